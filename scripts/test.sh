@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The one test command: installs dependencies, builds with warnings as errors, runs every test,
+# then the ASan+UBSan build (unit + conformance + integration) and the TSan build of the core
+# (unit + in-process conformance). Exits non-zero on any failure.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-$(nproc)}
+export CTEST_OUTPUT_ON_FAILURE=1
+
+scripts/setup.sh
+
+step() { printf '\n==== %s ====\n' "$*"; }
+
+step "format check"
+scripts/format.sh --check
+
+step "build (RelWithDebInfo, -Werror)"
+cmake -S . -B build/ci -DCMAKE_BUILD_TYPE=RelWithDebInfo -DDLOCK_WERROR=ON >/dev/null
+cmake --build build/ci -j"$JOBS"
+step "tests"
+ctest --test-dir build/ci -j"$JOBS" --timeout 900
+
+step "consumer project (find_package after install)"
+scripts/consumer_check.sh build/ci
+
+step "ASan+UBSan build"
+cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDLOCK_SANITIZE=address -DDLOCK_WERROR=ON \
+  -DDLOCK_BUILD_BENCH=OFF -DDLOCK_BUILD_EXAMPLES=OFF >/dev/null
+cmake --build build/asan -j"$JOBS"
+step "ASan+UBSan tests"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan -j"$JOBS" --timeout 900 -LE "bench|slow"
+
+step "TSan build (core)"
+cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DDLOCK_SANITIZE=thread -DDLOCK_WERROR=ON \
+  -DDLOCK_WITH_REDIS=OFF -DDLOCK_WITH_ETCD=OFF -DDLOCK_BUILD_BENCH=OFF \
+  -DDLOCK_BUILD_EXAMPLES=OFF -DDLOCK_BUILD_TOOLS=OFF >/dev/null
+cmake --build build/tsan -j"$JOBS" --target dlock_unit_tests dlock_conformance
+step "TSan tests"
+TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j"$JOBS" --timeout 900 \
+  -R "^(conformance\.(memory|file)|Url|Duration|Token|Backoff|Validate|Metadata|Error|Open|Store|Scheduler)"
+
+step "all tests passed"

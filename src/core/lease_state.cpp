@@ -1,0 +1,275 @@
+#include "core/lease_state.hpp"
+
+#include <algorithm>
+
+#include "core/renewal_scheduler.hpp"
+#include "core/validate.hpp"
+#include "dlock/error.hpp"
+
+namespace dlock::detail {
+
+using std::chrono::milliseconds;
+
+milliseconds drift_margin(milliseconds ttl) { return ttl / 100 + milliseconds(2); }
+
+std::shared_ptr<LeaseState> LeaseState::create(std::shared_ptr<CoreShared> core, std::string key,
+                                               std::string token, std::uint64_t fencing,
+                                               milliseconds ttl, clock::time_point sent_at,
+                                               const LockOptions& opts) {
+  std::shared_ptr<LeaseState> s(
+      new LeaseState(core, std::move(key), std::move(token), fencing, ttl, sent_at));
+  {
+    std::lock_guard lk(core->live_mu);
+    core->live[s->token_] = s;
+  }
+  core->stats.held++;
+  if (opts.on_lost) s->callbacks_.push_back(opts.on_lost);
+  std::lock_guard lk(s->mu_);
+  s->auto_renew_ = opts.auto_renew;
+  s->interval_ = opts.renew_interval;
+  s->reschedule_locked(sent_at);
+  return s;
+}
+
+LeaseState::LeaseState(std::shared_ptr<CoreShared> core, std::string key, std::string token,
+                       std::uint64_t fencing, milliseconds ttl, clock::time_point sent_at)
+    : core_(std::move(core)),
+      key_(std::move(key)),
+      token_(std::move(token)),
+      fencing_(fencing),
+      acquired_at_(sent_at),
+      valid_until_(sent_at + ttl - drift_margin(ttl)),
+      ttl_(ttl) {}
+
+LeaseState::~LeaseState() {
+  std::lock_guard lk(core_->live_mu);
+  auto it = core_->live.find(token_);
+  if (it != core_->live.end() && it->second.expired()) core_->live.erase(it);
+}
+
+LeaseState::clock::time_point LeaseState::valid_until() const {
+  std::lock_guard lk(mu_);
+  return valid_until_;
+}
+
+milliseconds LeaseState::ttl() const {
+  std::lock_guard lk(mu_);
+  return ttl_;
+}
+
+bool LeaseState::held() const {
+  std::lock_guard lk(mu_);
+  return phase_ == Phase::held && clock::now() < valid_until_;
+}
+
+milliseconds LeaseState::interval_locked() const {
+  return interval_.count() > 0 ? interval_ : std::max(milliseconds(1), ttl_ / 3);
+}
+
+void LeaseState::reschedule_locked(clock::time_point from) {
+  ++generation_;
+  auto due = auto_renew_ ? std::min(from + interval_locked(), valid_until_) : valid_until_;
+  RenewalScheduler::instance().schedule(weak_from_this(), due, generation_);
+}
+
+int LeaseState::extend_once(const Context& ctx, milliseconds ttl, std::error_code& err) {
+  int result;
+  try {
+    result = core_->backend->extend(ctx, key_, token_, ttl) ? 1 : 0;
+  } catch (const std::system_error& e) {
+    err = e.code();
+    result = -1;
+  } catch (...) {
+    err = make_error_code(errc::protocol_error);
+    result = -1;
+  }
+  return result;
+}
+
+void LeaseState::renew(const Context& ctx, milliseconds ttl) {
+  ttl = validate_ttl(ttl, core_->backend->capabilities(), core_->scheme, key_, "renew");
+  {
+    std::lock_guard lk(mu_);
+    if (phase_ != Phase::held) {
+      throw Error(errc::not_held, core_->scheme, key_, "renew",
+                  phase_ == Phase::released ? "already released" : "the lock was lost");
+    }
+    ++renewing_;
+  }
+  auto sent = clock::now();
+  std::error_code err;
+  int r = extend_once(ctx, ttl, err);
+  std::unique_lock lk(mu_);
+  --renewing_;
+  cv_.notify_all();
+  if (r == 1) {
+    core_->stats.renewals++;
+    if (phase_ == Phase::held) {
+      ttl_ = ttl;
+      valid_until_ = sent + ttl - drift_margin(ttl);
+      last_error_ = {};
+      reschedule_locked(sent);
+    }
+    return;
+  }
+  core_->stats.renewal_failures++;
+  if (r == 0) {
+    lk.unlock();
+    mark_lost(LossReason::rejected, make_error_code(errc::not_held));
+    throw Error(errc::not_held, core_->scheme, key_, "renew",
+                "the store no longer holds this grant (expired or taken over)");
+  }
+  last_error_ = err;
+  throw Error(err, core_->scheme, key_, "renew");
+}
+
+ReleaseResult LeaseState::release(const Context& ctx) noexcept {
+  {
+    std::unique_lock lk(mu_);
+    if (phase_ == Phase::released) return {ReleaseStatus::already_released, {}};
+    if (phase_ == Phase::held) core_->stats.held--;
+    phase_ = Phase::released;
+    ++generation_;  // Invalidates any scheduled tick.
+    // Synchronous cancellation: wait for an in-flight renewal to finish before deleting, so
+    // no renewal of this grant runs after release returns.
+    cv_.wait(lk, [&] { return renewing_ == 0; });
+  }
+  cv_.notify_all();
+  {
+    std::lock_guard lk(core_->live_mu);
+    core_->live.erase(token_);
+  }
+  try {
+    if (core_->backend->release(ctx, key_, token_)) {
+      core_->stats.releases++;
+      return {ReleaseStatus::released, {}};
+    }
+    core_->stats.releases_not_held++;
+    return {ReleaseStatus::not_held, make_error_code(errc::not_held)};
+  } catch (const std::system_error& e) {
+    return {ReleaseStatus::failed, e.code()};
+  } catch (...) {
+    return {ReleaseStatus::failed, make_error_code(errc::protocol_error)};
+  }
+}
+
+void LeaseState::on_lost(std::function<void(const LossInfo&)> cb) {
+  if (!cb) return;
+  std::unique_lock lk(mu_);
+  if (phase_ != Phase::lost) {
+    callbacks_.push_back(std::move(cb));
+    return;
+  }
+  LossInfo info{key_, fencing_, LossReason::rejected, last_error_};
+  lk.unlock();
+  cb(info);
+}
+
+void LeaseState::set_auto_renew(bool on, milliseconds interval) {
+  if (interval.count() < 0 || (interval.count() > 0 && interval >= ttl())) {
+    throw Error(errc::invalid_argument, core_->scheme, key_, "auto_renew",
+                "interval must be >= 0 and shorter than the TTL");
+  }
+  std::lock_guard lk(mu_);
+  if (phase_ != Phase::held) return;
+  auto_renew_ = on;
+  interval_ = interval;
+  reschedule_locked(clock::now());
+}
+
+std::pair<bool, milliseconds> LeaseState::auto_renew_setting() const {
+  std::lock_guard lk(mu_);
+  return {auto_renew_, interval_};
+}
+
+void LeaseState::mark_lost(LossReason reason, std::error_code error) noexcept {
+  std::vector<std::function<void(const LossInfo&)>> cbs;
+  {
+    std::lock_guard lk(mu_);
+    if (phase_ != Phase::held) return;
+    phase_ = Phase::lost;
+    ++generation_;
+    cbs.swap(callbacks_);
+    if (!error) error = last_error_;
+  }
+  cv_.notify_all();
+  core_->stats.held--;
+  core_->stats.losses++;
+  lost_src_.request_stop();
+  LossInfo info{key_, fencing_, reason, error};
+  for (auto& cb : cbs) {
+    try {
+      cb(info);
+    } catch (...) {
+      // A user callback's exception must not cross into the scheduler thread.
+    }
+  }
+}
+
+bool LeaseState::wait_ended(const Context& ctx, std::stop_token stop) {
+  std::unique_lock lk(mu_);
+  std::stop_callback on_ctx(ctx.stop_token(), [this] { cv_.notify_all(); });
+  auto ended = [&] { return phase_ != Phase::held; };
+  while (!ended() && !stop.stop_requested() && !ctx.done()) {
+    if (ctx.has_deadline()) {
+      cv_.wait_until(lk, stop, ctx.deadline(), [&] { return ended() || ctx.stop_requested(); });
+    } else {
+      cv_.wait(lk, stop, [&] { return ended() || ctx.stop_requested(); });
+    }
+  }
+  return ended();
+}
+
+void LeaseState::tick(std::uint64_t generation) noexcept {
+  milliseconds ttl;
+  clock::time_point deadline;
+  {
+    std::lock_guard lk(mu_);
+    if (phase_ != Phase::held || generation != generation_) return;
+    auto now = clock::now();
+    if (now < valid_until_ && !auto_renew_) {
+      reschedule_locked(now);
+      return;
+    }
+    if (now < valid_until_) {
+      ++renewing_;
+      ttl = ttl_;
+      deadline = std::min(valid_until_, now + interval_locked());
+    } else {
+      ttl = milliseconds(0);  // Validity ended without a successful renewal.
+    }
+  }
+  if (ttl.count() == 0) {
+    mark_lost(LossReason::expired, {});
+    return;
+  }
+  auto sent = clock::now();
+  std::error_code err;
+  int r = extend_once(Context::with_deadline(deadline), ttl, err);
+  {
+    std::unique_lock lk(mu_);
+    --renewing_;
+    cv_.notify_all();
+    if (phase_ != Phase::held) return;
+    if (r == 1) {
+      core_->stats.renewals++;
+      valid_until_ = sent + ttl - drift_margin(ttl);
+      last_error_ = {};
+      reschedule_locked(sent);
+      return;
+    }
+    core_->stats.renewal_failures++;
+    if (r == -1) {
+      // Store unreachable: retry soon, and the tick at valid_until fires the loss.
+      last_error_ = err;
+      ++generation_;
+      auto retry = std::clamp(interval_locked() / 4, milliseconds(10), milliseconds(1000));
+      RenewalScheduler::instance().schedule(
+          weak_from_this(), std::min(clock::now() + retry, valid_until_), generation_);
+      return;
+    }
+  }
+  mark_lost(LossReason::rejected, make_error_code(errc::not_held));
+}
+
+}  // namespace dlock::detail

@@ -1,0 +1,106 @@
+// The shared state of one grant: validity, renewal, release and the loss signal.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <stop_token>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/backend.hpp"
+#include "core/stats.hpp"
+#include "dlock/lease.hpp"
+
+namespace dlock::detail {
+
+class LeaseState;
+
+/// What a store core shares with its leases; outlives the `Store` handles while leases live.
+struct CoreShared {
+  std::shared_ptr<Backend> backend;
+  std::string scheme;
+  Stats stats;
+
+  /// Live grants by token, so a store's loss report and `close()` can find them.
+  std::mutex live_mu;
+  std::unordered_map<std::string, std::weak_ptr<LeaseState>> live;
+};
+
+/// The drift margin subtracted from every validity: 1 % of the TTL + 2 ms (as redsync).
+std::chrono::milliseconds drift_margin(std::chrono::milliseconds ttl);
+
+class LeaseState : public std::enable_shared_from_this<LeaseState> {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  /// Creates the state of a grant won by a request sent at `sent_at`, registers it as live
+  /// and schedules its renewal (or its validity check).
+  static std::shared_ptr<LeaseState> create(std::shared_ptr<CoreShared> core, std::string key,
+                                            std::string token, std::uint64_t fencing,
+                                            std::chrono::milliseconds ttl,
+                                            clock::time_point sent_at, const LockOptions& opts);
+  ~LeaseState();
+
+  const std::string& key() const noexcept { return key_; }
+  const std::string& token() const noexcept { return token_; }
+  std::uint64_t fencing_token() const noexcept { return fencing_; }
+  clock::time_point acquired_at() const noexcept { return acquired_at_; }
+  clock::time_point valid_until() const;
+  std::chrono::milliseconds ttl() const;
+  bool held() const;
+  bool lost() const { return lost_src_.stop_requested(); }
+  std::stop_token lost_token() const { return lost_src_.get_token(); }
+  const std::string& scheme() const { return core_->scheme; }
+
+  void renew(const Context& ctx, std::chrono::milliseconds ttl);
+  ReleaseResult release(const Context& ctx) noexcept;
+  void on_lost(std::function<void(const LossInfo&)> cb);
+  void set_auto_renew(bool on, std::chrono::milliseconds interval);
+  /// The current auto-renew switch and interval.
+  std::pair<bool, std::chrono::milliseconds> auto_renew_setting() const;
+
+  /// Fires the loss signal once (no-op after release or an earlier loss).
+  void mark_lost(LossReason reason, std::error_code error) noexcept;
+
+  /// Blocks until the grant is released or lost, `ctx` ends or `stop` is requested. Returns
+  /// true if it ended because the grant ended.
+  bool wait_ended(const Context& ctx, std::stop_token stop);
+
+  /// Scheduler entry point: renew or check validity if `generation` is still current.
+  void tick(std::uint64_t generation) noexcept;
+
+ private:
+  enum class Phase { held, released, lost };
+  LeaseState(std::shared_ptr<CoreShared> core, std::string key, std::string token,
+             std::uint64_t fencing, std::chrono::milliseconds ttl, clock::time_point sent_at);
+  // Picks the next tick from the current state and queues it. Requires mu_ held.
+  void reschedule_locked(clock::time_point from);
+  std::chrono::milliseconds interval_locked() const;
+  // One extend round trip with `renewing_` accounting; returns 1 ok, 0 rejected, -1 error.
+  int extend_once(const Context& ctx, std::chrono::milliseconds ttl, std::error_code& err);
+
+  const std::shared_ptr<CoreShared> core_;
+  const std::string key_, token_;
+  const std::uint64_t fencing_;
+  const clock::time_point acquired_at_;
+
+  mutable std::mutex mu_;
+  std::condition_variable_any cv_;
+  Phase phase_ = Phase::held;
+  clock::time_point valid_until_;
+  std::chrono::milliseconds ttl_;
+  bool auto_renew_ = false;
+  std::chrono::milliseconds interval_{0};
+  int renewing_ = 0;
+  std::uint64_t generation_ = 0;
+  std::error_code last_error_;
+  std::vector<std::function<void(const LossInfo&)>> callbacks_;
+  std::stop_source lost_src_;
+};
+
+}  // namespace dlock::detail

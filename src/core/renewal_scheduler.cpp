@@ -1,0 +1,90 @@
+#include "core/renewal_scheduler.hpp"
+
+#include "core/lease_state.hpp"
+
+namespace dlock::detail {
+
+RenewalScheduler& RenewalScheduler::instance() {
+  // Four workers: renewals are blocking round trips, and one slow store must not hold up the
+  // renewals of another.
+  static RenewalScheduler s(4);
+  return s;
+}
+
+RenewalScheduler::RenewalScheduler(unsigned workers) {
+  threads_.emplace_back([this] { timer_loop(); });
+  for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { worker_loop(); });
+}
+
+RenewalScheduler::~RenewalScheduler() {
+  {
+    std::lock_guard lk(mu_);
+    stopping_ = true;
+  }
+  timer_cv_.notify_all();
+  work_cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void RenewalScheduler::schedule(std::weak_ptr<LeaseState> lease, clock::time_point due,
+                                std::uint64_t generation) {
+  bool earliest;
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    earliest = heap_.empty() || due < heap_.top().due;
+    heap_.push(Entry{due, seq_++, std::move(lease), generation});
+  }
+  if (earliest) timer_cv_.notify_one();
+}
+
+void RenewalScheduler::post(std::function<void()> fn) {
+  {
+    std::lock_guard lk(mu_);
+    if (stopping_) return;
+    ready_.push_back(std::move(fn));
+  }
+  work_cv_.notify_one();
+}
+
+std::size_t RenewalScheduler::pending() const {
+  std::lock_guard lk(mu_);
+  return heap_.size();
+}
+
+void RenewalScheduler::timer_loop() {
+  std::unique_lock lk(mu_);
+  while (!stopping_) {
+    if (heap_.empty()) {
+      timer_cv_.wait(lk);
+      continue;
+    }
+    auto due = heap_.top().due;
+    if (clock::now() < due) {
+      timer_cv_.wait_until(lk, due);
+      continue;
+    }
+    Entry e = heap_.top();
+    heap_.pop();
+    if (e.lease.expired()) continue;
+    ready_.push_back([lease = std::move(e.lease), gen = e.generation] {
+      if (auto s = lease.lock()) s->tick(gen);
+    });
+    work_cv_.notify_one();
+  }
+}
+
+void RenewalScheduler::worker_loop() {
+  std::unique_lock lk(mu_);
+  while (true) {
+    work_cv_.wait(lk, [&] { return stopping_ || !ready_.empty(); });
+    if (stopping_) return;
+    auto fn = std::move(ready_.front());
+    ready_.pop_front();
+    lk.unlock();
+    fn();  // Ticks catch their own errors.
+    lk.lock();
+  }
+}
+
+}  // namespace dlock::detail

@@ -1,0 +1,65 @@
+// The one renewal scheduler of the process.
+//
+// A min-heap of (due time, lease) on one timer thread, plus a few worker threads that run the
+// due work (a renewal round trip, or the loss signal when validity ended). Leases are held by
+// weak_ptr: a released or destroyed lease's entries are skipped. A lease re-schedules itself
+// after each tick, so the heap holds about one entry per held lease.
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <vector>
+
+namespace dlock::detail {
+
+class LeaseState;
+
+class RenewalScheduler {
+ public:
+  using clock = std::chrono::steady_clock;
+
+  /// The process-wide instance (threads start on first use, stop at exit).
+  static RenewalScheduler& instance();
+
+  /// Runs `lease->tick(generation)` on a worker at or soon after `due`.
+  void schedule(std::weak_ptr<LeaseState> lease, clock::time_point due, std::uint64_t generation);
+
+  /// Runs `fn` on a worker as soon as possible (used for loss signals reported by stores).
+  void post(std::function<void()> fn);
+
+  /// Entries waiting in the heap (for tests and benchmarks).
+  std::size_t pending() const;
+
+  RenewalScheduler(const RenewalScheduler&) = delete;
+  RenewalScheduler& operator=(const RenewalScheduler&) = delete;
+  ~RenewalScheduler();
+
+ private:
+  explicit RenewalScheduler(unsigned workers);
+  struct Entry {
+    clock::time_point due;
+    std::uint64_t seq;
+    std::weak_ptr<LeaseState> lease;
+    std::uint64_t generation;
+    bool operator>(const Entry& o) const { return due != o.due ? due > o.due : seq > o.seq; }
+  };
+  void timer_loop();
+  void worker_loop();
+
+  mutable std::mutex mu_;
+  std::condition_variable timer_cv_, work_cv_;
+  std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
+  std::deque<std::function<void()>> ready_;
+  std::uint64_t seq_ = 0;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace dlock::detail

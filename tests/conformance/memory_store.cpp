@@ -1,0 +1,11 @@
+// memory:// in the conformance suite: every URL names one shared in-process store.
+#include "conformance/store_kinds.hpp"
+
+namespace {
+class MemoryEnv : public dlock::test::StoreEnv {
+ public:
+  std::string url() override { return "memory://conformance"; }
+};
+}  // namespace
+
+DLOCK_CONFORMANCE_STORE(memory, [] { return std::make_unique<MemoryEnv>(); });

@@ -1,0 +1,39 @@
+// The stores the conformance suite runs on. A store joins the suite with one line in its own
+// file under tests/conformance/:
+//
+//   DLOCK_CONFORMANCE_STORE(redis, [] { return std::make_unique<RedisEnv>(); });
+//
+// The environment is started once per test process, on first use, and stopped at exit.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace dlock::test {
+
+/// One running store (a server the fixture started, or nothing for in-process stores).
+class StoreEnv {
+ public:
+  virtual ~StoreEnv() = default;
+  /// A URL that opens a new store object on the same data (same server, same namespace).
+  virtual std::string url() = 0;
+};
+
+struct StoreKind {
+  std::string name;
+  std::function<std::unique_ptr<StoreEnv>()> start;
+};
+
+std::vector<StoreKind>& store_kinds();
+/// The running environment of `name` (started on first call).
+StoreEnv& store_env(const std::string& name);
+
+}  // namespace dlock::test
+
+#define DLOCK_CONFORMANCE_STORE(name, factory)                                        \
+  static const bool dlock_conformance_registered_##name = [] {                        \
+    ::dlock::test::store_kinds().push_back(::dlock::test::StoreKind{#name, factory}); \
+    return true;                                                                      \
+  }()

@@ -1,0 +1,157 @@
+// Unit tests of core pieces: tokens, backoff, validation, metadata, errors, scheduler.
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "core/backoff.hpp"
+#include "core/metadata.hpp"
+#include "core/renewal_scheduler.hpp"
+#include "core/token.hpp"
+#include "core/validate.hpp"
+#include "dlock/dlock.hpp"
+
+namespace dlock::detail {
+namespace {
+
+using namespace std::chrono_literals;
+
+TEST(Token, Is128BitHexAndUnique) {
+  std::set<std::string> seen;
+  for (int i = 0; i < 10000; ++i) {
+    auto t = random_token();
+    ASSERT_EQ(t.size(), 32u);
+    ASSERT_EQ(t.find_first_not_of("0123456789abcdef"), std::string::npos);
+    ASSERT_TRUE(seen.insert(t).second);
+  }
+}
+
+TEST(Backoff, GrowsAndCaps) {
+  RetryPolicy p{.delay = 10ms, .backoff = Backoff::exponential, .max_delay = 100ms, .jitter = 0};
+  EXPECT_EQ(backoff_delay(p, 1), 10ms);
+  EXPECT_EQ(backoff_delay(p, 2), 20ms);
+  EXPECT_EQ(backoff_delay(p, 3), 40ms);
+  EXPECT_EQ(backoff_delay(p, 10), 100ms);
+  EXPECT_EQ(backoff_delay(p, 1000), 100ms);
+  p.backoff = Backoff::linear;
+  EXPECT_EQ(backoff_delay(p, 3), 30ms);
+  p.backoff = Backoff::constant;
+  EXPECT_EQ(backoff_delay(p, 7), 10ms);
+}
+
+TEST(Backoff, JitterStaysInBand) {
+  RetryPolicy p{.delay = 100ms, .backoff = Backoff::constant, .max_delay = 1s, .jitter = 0.2};
+  std::set<long long> distinct;
+  for (int i = 0; i < 1000; ++i) {
+    auto d = backoff_delay(p, 1);
+    ASSERT_GE(d, 80ms);
+    ASSERT_LE(d, 120ms);
+    distinct.insert(d.count());
+  }
+  EXPECT_GT(distinct.size(), 100u);
+}
+
+TEST(Validate, KeysAndTtls) {
+  Capabilities caps;
+  caps.binary_keys = false;
+  caps.max_key_bytes = 8;
+  caps.min_ttl = 1000ms;
+  EXPECT_THROW(validate_key("", caps, "s", "t"), Error);
+  EXPECT_THROW(validate_key("123456789", caps, "s", "t"), Error);
+  EXPECT_THROW(validate_key(std::string("a\0", 2), caps, "s", "t"), Error);
+  EXPECT_NO_THROW(validate_key("abc", caps, "s", "t"));
+  EXPECT_EQ(validate_ttl(10ms, caps, "s", "k", "t"), 1000ms);
+  EXPECT_EQ(validate_ttl(5s, caps, "s", "k", "t"), 5s);
+  EXPECT_THROW(validate_ttl(0ms, caps, "s", "k", "t"), Error);
+  EXPECT_THROW(validate_ttl(-1ms, caps, "s", "k", "t"), Error);
+  EXPECT_THROW(validate_ttl(kMaxTtl + 1ms, caps, "s", "k", "t"), Error);
+}
+
+TEST(Validate, WaitPolicyContradictions) {
+  LockOptions o;
+  o.wait = {WaitPolicy::Mode::no_wait, 5s};
+  EXPECT_THROW(validate_options(o, "s", "k"), Error);
+  o.wait = WaitPolicy::up_to(-1ms);
+  EXPECT_THROW(validate_options(o, "s", "k"), Error);
+  o.wait = WaitPolicy::up_to(1s);
+  EXPECT_NO_THROW(validate_options(o, "s", "k"));
+  o.retry.jitter = 1.5;
+  EXPECT_THROW(validate_options(o, "s", "k"), Error);
+  o.retry.jitter = 0.1;
+  o.retry.max_delay = 1ms;
+  EXPECT_THROW(validate_options(o, "s", "k"), Error);
+  o.retry.max_delay = 1s;
+  o.metadata.assign(kMaxMetadataBytes + 1, 'x');
+  EXPECT_THROW(validate_options(o, "s", "k"), Error);
+}
+
+TEST(Metadata, RoundTripsAndToleratesForeignValues) {
+  auto raw = make_metadata("backup \"job\"");
+  auto o = parse_metadata(raw);
+  EXPECT_EQ(o.text, "backup \"job\"");
+  EXPECT_EQ(o.pid, ::getpid());
+  EXPECT_FALSE(o.host.empty());
+  EXPECT_GT(o.acquired_unix_ms, 0);
+  auto foreign = parse_metadata("not json at all");
+  EXPECT_EQ(foreign.text, "not json at all");
+  EXPECT_EQ(foreign.pid, 0);
+}
+
+TEST(Error, NamesStoreKeyAndStep) {
+  Error e(errc::unavailable, "redis", "jobs/a", "acquire", "connection refused");
+  EXPECT_EQ(e.code(), errc::unavailable);
+  EXPECT_EQ(std::string(e.what()),
+            "dlock: redis: key 'jobs/a': acquire: store unavailable: connection refused");
+  EXPECT_EQ(e.code().category().name(), std::string("dlock"));
+  std::error_code ec = errc::timeout;
+  EXPECT_EQ(ec, errc::timeout);
+}
+
+TEST(Open, UnknownSchemeAndMalformedUrl) {
+  for (const char* url : {"bogus://x", "no-scheme", "memory://x/path", "memory://x?y=1"}) {
+    try {
+      open(url);
+      ADD_FAILURE() << url;
+    } catch (const Error& e) {
+      EXPECT_EQ(e.code(), errc::invalid_argument) << url;
+    }
+  }
+  EXPECT_FALSE(supported_schemes().empty());
+}
+
+TEST(Store, DefaultConstructedIsClosed) {
+  Store s;
+  EXPECT_TRUE(s.closed());
+  EXPECT_THROW(s.acquire({}, "k"), Error);
+  Lease empty;
+  EXPECT_FALSE(empty.held());
+  EXPECT_EQ(empty.release().status, ReleaseStatus::already_released);
+}
+
+TEST(Store, DestroyingTheStoreWhileALeaseLivesKeepsTheLeaseUsable) {
+  Lease l;
+  {
+    Store s = open("memory://outlive");
+    l = s.acquire({}, "k");
+  }
+  EXPECT_TRUE(l.held());
+  l.renew({}, 5s);
+  EXPECT_EQ(l.release().status, ReleaseStatus::released);
+}
+
+TEST(Scheduler, ManyLeasesAutoRenewOnOneScheduler) {
+  Store s = open("memory://");
+  std::vector<Lease> leases;
+  for (int i = 0; i < 2000; ++i) {
+    leases.push_back(s.acquire({}, "k" + std::to_string(i), {.ttl = 300ms, .auto_renew = true}));
+  }
+  std::this_thread::sleep_for(1s);
+  for (auto& l : leases) ASSERT_TRUE(l.held());
+  EXPECT_EQ(s.metrics().losses, 0u);
+  EXPECT_GE(s.metrics().renewals, 2000u * 2);
+  leases.clear();
+  EXPECT_EQ(s.metrics().held, 0u);
+}
+
+}  // namespace
+}  // namespace dlock::detail
