@@ -207,17 +207,23 @@ void LeaseState::mark_lost(LossReason reason, std::error_code error) noexcept {
 }
 
 bool LeaseState::wait_ended(const Context& ctx, std::stop_token stop) {
+  // Both stop tokens wake the wait by notifying under the lock (no lost wake-up).
+  auto wake = [this] {
+    std::lock_guard lk(mu_);
+    cv_.notify_all();
+  };
+  std::stop_callback on_ctx(ctx.stop_token(), wake);
+  std::stop_callback on_stop(stop, wake);
   std::unique_lock lk(mu_);
-  std::stop_callback on_ctx(ctx.stop_token(), [this] { cv_.notify_all(); });
-  auto ended = [&] { return phase_ != Phase::held; };
-  while (!ended() && !stop.stop_requested() && !ctx.done()) {
-    if (ctx.has_deadline()) {
-      cv_.wait_until(lk, stop, ctx.deadline(), [&] { return ended() || ctx.stop_requested(); });
-    } else {
-      cv_.wait(lk, stop, [&] { return ended() || ctx.stop_requested(); });
-    }
+  auto done = [&] {
+    return phase_ != Phase::held || stop.stop_requested() || ctx.stop_requested();
+  };
+  if (ctx.has_deadline()) {
+    cv_.wait_until(lk, ctx.deadline(), done);
+  } else {
+    cv_.wait(lk, done);
   }
-  return ended();
+  return phase_ != Phase::held;
 }
 
 void LeaseState::tick(std::uint64_t generation) noexcept {

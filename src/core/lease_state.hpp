@@ -90,7 +90,7 @@ class LeaseState : public std::enable_shared_from_this<LeaseState> {
   const clock::time_point acquired_at_;
 
   mutable std::mutex mu_;
-  std::condition_variable_any cv_;
+  std::condition_variable cv_;
   Phase phase_ = Phase::held;
   clock::time_point valid_until_;
   std::chrono::milliseconds ttl_;

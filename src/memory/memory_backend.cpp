@@ -28,20 +28,24 @@ struct Table {
   std::map<std::string, Entry, std::less<>> locks;
   // Per key: the last fencing token given (kept after release so tokens only grow) and a
   // change counter that waiters compare.
-  std::unordered_map<std::string, std::uint64_t> fencing, version;
+  struct Counters {
+    std::uint64_t fencing = 0, version = 0;
+  };
+  std::unordered_map<std::string, Counters> counters;
+  std::uint64_t& version(const std::string& key) { return counters[key].version; }
 
   // Drops `key` if its grant expired. Requires mu.
   void expire(const std::string& key, clock::time_point now) {
     auto it = locks.find(key);
     if (it != locks.end() && it->second.expires <= now) {
       locks.erase(it);
-      ++version[key];
+      ++version(key);
     }
   }
   void expire_all(clock::time_point now) {
     for (auto it = locks.begin(); it != locks.end();) {
       if (it->second.expires <= now) {
-        ++version[it->first];
+        ++version(it->first);
         it = locks.erase(it);
       } else {
         ++it;
@@ -62,15 +66,15 @@ class MemorySession final : public AcquireSession {
     std::lock_guard lk(t_->mu);
     auto now = clock::now();
     t_->expire(req_.key, now);
-    seen_ = t_->version[req_.key];
+    seen_ = t_->version(req_.key);
     auto it = t_->locks.find(req_.key);
     if (it != t_->locks.end()) {
       holder_expires_ = it->second.expires;
       return Attempt{false, 0, remaining(it->second.expires, now)};
     }
-    auto fencing = ++t_->fencing[req_.key];
+    auto fencing = ++t_->counters[req_.key].fencing;
     t_->locks.emplace(req_.key, Table::Entry{req_.token, fencing, now + req_.ttl, req_.metadata});
-    ++t_->version[req_.key];
+    ++t_->version(req_.key);
     return Attempt{true, fencing, {}};
   }
 
@@ -79,7 +83,7 @@ class MemorySession final : public AcquireSession {
     // Wake at the holder's expiry too: expiry is lazy, nobody else announces it.
     auto limit = std::min({until, ctx.deadline(), holder_expires_});
     return t_->changed.wait_until(lk, ctx.stop_token(), limit,
-                                  [&] { return t_->version[req_.key] != seen_; });
+                                  [&] { return t_->version(req_.key) != seen_; });
   }
 
  private:
@@ -115,7 +119,7 @@ class MemoryBackend final : public Backend {
     auto it = t_->locks.find(key);
     if (it == t_->locks.end() || it->second.token != token) return false;
     t_->locks.erase(it);
-    ++t_->version[key];
+    ++t_->version(key);
     t_->changed.notify_all();
     return true;
   }
@@ -173,7 +177,7 @@ class MemoryBackend final : public Backend {
     t_->expire(key, clock::now());
     bool erased = t_->locks.erase(key) > 0;
     if (erased) {
-      ++t_->version[key];
+      ++t_->version(key);
       t_->changed.notify_all();
     }
     return erased;
