@@ -11,6 +11,7 @@
 #include "dlock/lock_info.hpp"
 #include "dlock/manager.hpp"
 #include "dlock/metrics.hpp"
+#include "dlock/memory.hpp"
 #include "dlock/mutex.hpp"
 #include "dlock/options.hpp"
 #include "dlock/service.hpp"

@@ -6,8 +6,10 @@
 #include <unordered_map>
 
 #include "core/schemes.hpp"
+#include "core/store_core.hpp"
 #include "core/url.hpp"
 #include "dlock/error.hpp"
+#include "dlock/memory.hpp"
 
 namespace dlock::detail {
 namespace {
@@ -225,3 +227,12 @@ void add_memory_schemes(SchemeTable& table) {
 }
 
 }  // namespace dlock::detail
+
+namespace dlock {
+
+Store open(const MemoryConfig& config) {
+  return Store(
+      detail::make_store_core(detail::make_memory_backend(config.name), "memory://" + config.name));
+}
+
+}  // namespace dlock
