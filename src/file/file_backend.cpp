@@ -1,0 +1,262 @@
+#include "file/file_backend.hpp"
+
+#include <filesystem>
+#include <map>
+#include <mutex>
+#include <system_error>
+
+#include "core/schemes.hpp"
+#include "core/store_core.hpp"
+#include "core/url.hpp"
+#include "file/dir_watch.hpp"
+#include "file/file_error.hpp"
+#include "file/lock_files.hpp"
+#include "file/store_dir.hpp"
+
+namespace dlock {
+namespace detail {
+namespace {
+
+using std::chrono::milliseconds;
+using steady = std::chrono::steady_clock;
+
+milliseconds remaining_ms(std::int64_t deadline_ns, std::int64_t now_ns) {
+  return milliseconds((deadline_ns - now_ns + 999'999) / 1'000'000);
+}
+
+// The alive-byte fds of the grants this process holds, by token. Closing one frees the
+// grant's kernel lock.
+class AliveFds {
+ public:
+  void keep(const std::string& token, UniqueFd fd) {
+    std::lock_guard lk(mu_);
+    fds_[token] = std::move(fd);
+  }
+  void drop(const std::string& token) {
+    UniqueFd gone;
+    std::lock_guard lk(mu_);
+    auto it = fds_.find(token);
+    if (it == fds_.end()) return;
+    gone = std::move(it->second);
+    fds_.erase(it);
+  }
+  void drop_all() {
+    std::map<std::string, UniqueFd> gone;
+    std::lock_guard lk(mu_);
+    gone.swap(fds_);
+  }
+
+ private:
+  std::mutex mu_;
+  std::map<std::string, UniqueFd> fds_;
+};
+
+struct Shared {
+  std::filesystem::path dir;
+  bool sync = true;
+  DirWatch watch;
+  AliveFds alive;
+
+  Shared(std::filesystem::path d, bool s) : dir(std::move(d)), sync(s), watch(dir) {}
+  LockFiles files(const std::string& key) const { return LockFiles(dir, key, sync); }
+};
+
+class FileSession final : public AcquireSession {
+ public:
+  FileSession(std::shared_ptr<Shared> s, const AcquireRequest& r)
+      : s_(std::move(s)), req_(r), files_(s_->files(req_.key)), stem_(file_stem(req_.key)) {}
+
+  Attempt attempt(const Context& ctx) override {
+    seen_ = s_->watch.version(stem_);  // Before reading: a later change bumps it.
+    auto guard = files_.lock_guard(ctx);
+    LockState st = files_.read();
+    const auto now = boottime_ns();
+    if (files_.held(st, now)) {
+      auto left = remaining_ms(st.deadline_ns, now);
+      holder_expires_ = steady::now() + left;
+      return Attempt{false, 0, left};
+    }
+    LockState mine;
+    mine.fencing = st.fencing + 1;
+    mine.token = req_.token;
+    mine.boot_id = current_boot_id();
+    mine.deadline_ns = now + std::chrono::nanoseconds(req_.ttl).count();
+    mine.metadata = req_.metadata;
+    UniqueFd alive = files_.hold_alive(mine.fencing);
+    files_.write(mine);  // On failure `alive` closes: nothing was granted.
+    s_->alive.keep(req_.token, std::move(alive));
+    return Attempt{true, mine.fencing, {}};
+  }
+
+  bool wait(const Context& ctx, steady::time_point until) override {
+    // The holder's expiry announces itself to nobody: wake for it too.
+    return s_->watch.wait_change(stem_, seen_, ctx, std::min(until, holder_expires_));
+  }
+
+ private:
+  std::shared_ptr<Shared> s_;
+  AcquireRequest req_;
+  LockFiles files_;
+  std::string stem_;
+  std::uint64_t seen_ = 0;
+  steady::time_point holder_expires_ = steady::time_point::max();
+};
+
+class FileBackend final : public Backend {
+ public:
+  explicit FileBackend(std::shared_ptr<Shared> s) : s_(std::move(s)) {}
+  ~FileBackend() override { s_->alive.drop_all(); }
+
+  std::string_view scheme() const override { return "file"; }
+
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.notifies = true;
+    c.frees_on_crash = true;
+    c.durable = true;
+    c.binary_keys = true;
+    c.max_key_bytes = kFileMaxKeyBytes;
+    c.min_ttl = milliseconds(1);
+    return c;
+  }
+
+  std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
+    check_open(req.key);
+    return std::make_unique<FileSession>(s_, req);
+  }
+
+  bool release(const Context& ctx, const std::string& key, const std::string& token) override {
+    check_open(key);
+    auto files = s_->files(key);
+    bool released = false;
+    {
+      auto guard = files.lock_guard(ctx);
+      LockState st = files.read();
+      if (st.token == token && st.unexpired(boottime_ns())) {
+        st.clear();
+        files.write(st);
+        released = true;
+      }
+    }
+    s_->alive.drop(token);
+    return released;
+  }
+
+  bool extend(const Context& ctx, const std::string& key, const std::string& token,
+              milliseconds ttl) override {
+    check_open(key);
+    auto files = s_->files(key);
+    auto guard = files.lock_guard(ctx);
+    LockState st = files.read();
+    const auto now = boottime_ns();
+    if (st.token != token || !st.unexpired(now)) {
+      s_->alive.drop(token);  // Lost: stop claiming to be alive.
+      return false;
+    }
+    st.deadline_ns = now + std::chrono::nanoseconds(ttl).count();
+    files.write(st);
+    return true;
+  }
+
+  Inspection inspect(const Context&, const std::string& key) override {
+    check_open(key);
+    // No guard: the record is replaced atomically, so a plain read sees a whole one.
+    return inspect_files(s_->files(key));
+  }
+
+  std::vector<Inspection> list(const Context& ctx, const std::string& prefix) override {
+    check_open(prefix);
+    std::vector<Inspection> out;
+    std::error_code ec;
+    for (std::filesystem::directory_iterator it(s_->dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      auto key = key_of_state_file(it->path().filename().string());
+      if (!key || key->compare(0, prefix.size(), prefix) != 0) continue;
+      if (ctx.done()) throw Error(errc::timeout, "file", prefix, "list");
+      try {
+        auto r = inspect_files(s_->files(*key));
+        if (r.info.held) out.push_back(std::move(r));
+      } catch (const Error&) {
+        // One unreadable record must not hide the others.
+      }
+    }
+    if (ec) throw_file_error(ec.value(), prefix, "list", "cannot scan " + s_->dir.string());
+    return out;
+  }
+
+  bool force_release(const Context& ctx, const std::string& key) override {
+    check_open(key);
+    auto files = s_->files(key);
+    auto guard = files.lock_guard(ctx);
+    LockState st = files.read();
+    if (!files.held(st, boottime_ns())) return false;
+    st.clear();
+    files.write(st);
+    return true;
+  }
+
+  void close() noexcept override {
+    closed_ = true;
+    s_->alive.drop_all();
+  }
+
+ private:
+  static Inspection inspect_files(const LockFiles& files) {
+    Inspection r;
+    r.info.key = files.key();
+    LockState st = files.read();
+    const auto now = boottime_ns();
+    if (!files.held(st, now)) return r;
+    r.info.held = true;
+    r.info.fencing_token = st.fencing;
+    r.info.ttl_remaining = remaining_ms(st.deadline_ns, now);
+    r.metadata = st.metadata;
+    return r;
+  }
+
+  void check_open(const std::string& key) const {
+    if (closed_) throw Error(errc::closed, "file", key, "call");
+  }
+
+  std::shared_ptr<Shared> s_;
+  std::atomic<bool> closed_{false};
+};
+
+}  // namespace
+
+std::shared_ptr<Backend> make_file_backend(const FileConfig& config) {
+  auto dir = config.dir.empty() ? default_file_store_dir() : config.dir;
+  if (!dir.is_absolute()) {
+    throw Error(errc::invalid_argument, "file", "", "open",
+                "the store directory must be an absolute path: " + dir.string());
+  }
+  prepare_store_dir(dir);
+  return std::make_shared<FileBackend>(std::make_shared<Shared>(dir, config.sync));
+}
+
+void add_file_schemes(SchemeTable& table) {
+  table["file"] = [](const std::string& url, const Context&) {
+    auto u = parse_url(url, 0);
+    check_query_keys(u, {"sync"});
+    if (!u.authority.empty() && u.authority != "localhost") {
+      throw Error(errc::invalid_argument, "file", "", "parse url",
+                  "file:// takes a local directory (file:///dir), not a host");
+    }
+    FileConfig config;
+    if (!u.path.empty() && u.path != "/") config.dir = u.path;
+    config.sync = query_bool(u, "sync", true);
+    return make_file_backend(config);
+  };
+}
+
+}  // namespace detail
+
+Store open(const FileConfig& config) {
+  auto dir = config.dir.empty() ? default_file_store_dir() : config.dir;
+  auto backend = detail::make_file_backend(config);
+  std::string url = "file://" + dir.string();
+  if (!config.sync) url += "?sync=false";
+  return Store(detail::make_store_core(std::move(backend), std::move(url)));
+}
+
+}  // namespace dlock

@@ -1,0 +1,63 @@
+#include "file/lock_state.hpp"
+
+#include <time.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+namespace dlock::detail {
+
+bool LockState::unexpired(std::int64_t now_ns) const {
+  return !token.empty() && boot_id == current_boot_id() && deadline_ns > now_ns;
+}
+
+void LockState::clear() {
+  token.clear();
+  boot_id.clear();
+  deadline_ns = 0;
+  metadata.clear();
+}
+
+std::string serialize_state(const LockState& s) {
+  nlohmann::json j = {{"v", 1},
+                      {"fencing", s.fencing},
+                      {"token", s.token},
+                      {"boot", s.boot_id},
+                      {"deadline_ns", s.deadline_ns},
+                      {"metadata", s.metadata}};
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+}
+
+std::optional<LockState> parse_state(const std::string& text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) return std::nullopt;
+  try {
+    LockState s;
+    s.fencing = j.at("fencing").get<std::uint64_t>();
+    s.token = j.at("token").get<std::string>();
+    s.boot_id = j.at("boot").get<std::string>();
+    s.deadline_ns = j.at("deadline_ns").get<std::int64_t>();
+    s.metadata = j.at("metadata").get<std::string>();
+    return s;
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::int64_t boottime_ns() noexcept {
+  timespec ts{};
+  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+const std::string& current_boot_id() {
+  static const std::string id = [] {
+    std::ifstream in("/proc/sys/kernel/random/boot_id");
+    std::string s;
+    std::getline(in, s);
+    return s.empty() ? std::string("unknown-boot") : s;
+  }();
+  return id;
+}
+
+}  // namespace dlock::detail
