@@ -5,6 +5,7 @@ namespace {
 class MemoryEnv : public dlock::test::StoreEnv {
  public:
   std::string url() override { return "memory://conformance"; }
+  bool cross_process() override { return false; }
 };
 }  // namespace
 

@@ -19,6 +19,12 @@ class StoreEnv {
   virtual ~StoreEnv() = default;
   /// A URL that opens a new store object on the same data (same server, same namespace).
   virtual std::string url() = 0;
+  /// Whether other processes can share locks through `url()` (false for memory://).
+  virtual bool cross_process() { return true; }
+  /// Fault suite: stops the store's server like a crash (SIGKILL). False if there is none.
+  virtual bool kill_server() { return false; }
+  /// Fault suite: starts the server again on the same address after `kill_server()`.
+  virtual bool restart_server() { return false; }
 };
 
 struct StoreKind {

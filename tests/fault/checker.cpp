@@ -1,0 +1,116 @@
+#include "fault/checker.hpp"
+
+#include <time.h>
+
+#include <algorithm>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <stdexcept>
+
+namespace dlock::fault {
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+std::string Report::summary() const {
+  std::ostringstream o;
+  o << "sections=" << sections << " overlaps=" << overlaps << " stale_accepted=" << stale_accepted
+    << " stale_rejected=" << stale_rejected << " unsignalled_losses=" << unsignalled_losses
+    << " non_increasing_tokens=" << non_increasing_tokens << " starved=" << starved
+    << " max_wait_ms=" << max_wait_ns / 1'000'000;
+  for (auto& d : details) o << "\n  " << d;
+  return o.str();
+}
+
+Report check(std::vector<Section> s, std::chrono::nanoseconds wait_bound) {
+  Report r;
+  r.sections = s.size();
+  std::sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.enter_ns < b.enter_ns; });
+  auto note = [&](std::string d) {
+    if (r.details.size() < 10) r.details.push_back(std::move(d));
+  };
+  auto describe = [](const Section& x) {
+    return "w" + std::to_string(x.worker) + "/t" + std::to_string(x.token);
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto& a = s[i];
+    r.max_wait_ns = std::max(r.max_wait_ns, a.wait_ns);
+    if (a.wait_ns > wait_bound.count()) r.starved++;
+    if (a.write == "rejected") r.stale_rejected++;
+    bool lost_lock = a.valid_end_ns < a.exit_ns;
+    for (std::size_t j = i + 1; j < s.size() && s[j].enter_ns < a.exit_ns; ++j) {
+      const auto& b = s[j];
+      lost_lock = true;  // Someone else entered before `a` ended: `a` lost the lock.
+      if (b.enter_ns < a.valid_end_ns) {
+        r.overlaps++;
+        note("overlap: " + describe(a) + " believed it held until " +
+             std::to_string((a.valid_end_ns - b.enter_ns) / 1000) + " us after " + describe(b) +
+             " entered");
+      }
+    }
+    if (lost_lock && !a.lost) {
+      r.unsignalled_losses++;
+      note("unsignalled loss: " + describe(a));
+    }
+    if (i > 0 && s[i - 1].token >= a.token) {
+      r.non_increasing_tokens++;
+      note("token order: " + describe(s[i - 1]) + " entered before " + describe(a));
+    }
+  }
+  // Accepted register writes must carry non-decreasing tokens in write (exit) order.
+  std::vector<const Section*> writes;
+  for (auto& x : s) {
+    if (x.write == "accepted") writes.push_back(&x);
+  }
+  std::sort(writes.begin(), writes.end(), [](auto* a, auto* b) { return a->exit_ns < b->exit_ns; });
+  std::uint64_t highest = 0;
+  for (auto* w : writes) {
+    if (w->token < highest) {
+      r.stale_accepted++;
+      note("stale write accepted: " + describe(*w));
+    }
+    highest = std::max(highest, w->token);
+  }
+  return r;
+}
+
+Section parse_section(const std::string& line) {
+  auto j = nlohmann::json::parse(line);
+  Section s;
+  s.worker = j.at("w");
+  s.token = j.at("token");
+  s.wait_ns = j.at("wait_ns");
+  s.enter_ns = j.at("enter_ns");
+  s.exit_ns = j.at("exit_ns");
+  s.valid_end_ns = j.at("valid_end_ns");
+  s.lost = j.at("lost");
+  s.write = j.at("write");
+  return s;
+}
+
+std::string format_section(const Section& s) {
+  nlohmann::json j = {{"w", s.worker},        {"token", s.token},
+                      {"wait_ns", s.wait_ns}, {"enter_ns", s.enter_ns},
+                      {"exit_ns", s.exit_ns}, {"valid_end_ns", s.valid_end_ns},
+                      {"lost", s.lost},       {"write", s.write}};
+  return j.dump();
+}
+
+std::vector<Section> read_logs(const std::filesystem::path& dir) {
+  std::vector<Section> out;
+  for (auto& e : std::filesystem::directory_iterator(dir)) {
+    if (e.path().extension() != ".log") continue;
+    std::ifstream in(e.path());
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty()) out.push_back(parse_section(line));
+    }
+  }
+  return out;
+}
+
+}  // namespace dlock::fault

@@ -1,0 +1,61 @@
+// The checker itself, on synthetic histories: it must catch each kind of violation.
+#include "fault/checker.hpp"
+
+#include <gtest/gtest.h>
+
+namespace dlock::fault {
+namespace {
+
+using namespace std::chrono_literals;
+
+Section sec(int w, std::uint64_t token, std::int64_t enter, std::int64_t exit,
+            std::int64_t valid_end = -1, bool lost = false, const char* write = "accepted") {
+  return Section{w, token, 0, enter, exit, valid_end < 0 ? exit : valid_end, lost, write};
+}
+
+TEST(Checker, CleanHistoryIsSafe) {
+  auto r = check({sec(1, 1, 0, 10), sec(2, 2, 11, 20), sec(1, 3, 21, 30)}, 1s);
+  EXPECT_TRUE(r.safe()) << r.summary();
+  EXPECT_EQ(r.sections, 3u);
+}
+
+TEST(Checker, CatchesOverlapAndUnsignalledLoss) {
+  auto r = check({sec(1, 1, 0, 20), sec(2, 2, 10, 30)}, 1s);
+  EXPECT_EQ(r.overlaps, 1u);
+  EXPECT_EQ(r.unsignalled_losses, 1u);
+  EXPECT_FALSE(r.safe());
+}
+
+TEST(Checker, PausedHolderWhoseValidityEndedIsNotAnOverlap) {
+  // Worker 1 was paused: validity ended at 8, it noticed (lost), its late write was rejected.
+  auto r = check({sec(1, 1, 0, 50, 8, true, "rejected"), sec(2, 2, 10, 30)}, 1s);
+  EXPECT_TRUE(r.safe()) << r.summary();
+  EXPECT_EQ(r.stale_rejected, 1u);
+}
+
+TEST(Checker, CatchesStaleAcceptedWriteAndTokenOrder) {
+  auto r = check({sec(1, 5, 0, 10), sec(2, 4, 11, 20)}, 1s);
+  EXPECT_EQ(r.non_increasing_tokens, 1u);
+  EXPECT_EQ(r.stale_accepted, 1u);
+}
+
+TEST(Checker, CountsStarvation) {
+  auto a = sec(1, 1, 0, 10);
+  a.wait_ns = 5'000'000'000;
+  auto r = check({a}, 1s);
+  EXPECT_EQ(r.starved, 1u);
+  EXPECT_TRUE(r.safe());
+}
+
+TEST(Checker, LogLinesRoundTrip) {
+  auto s = sec(3, 42, 100, 200, 150, true, "skipped");
+  auto back = parse_section(format_section(s));
+  EXPECT_EQ(back.worker, 3);
+  EXPECT_EQ(back.token, 42u);
+  EXPECT_EQ(back.valid_end_ns, 150);
+  EXPECT_TRUE(back.lost);
+  EXPECT_EQ(back.write, "skipped");
+}
+
+}  // namespace
+}  // namespace dlock::fault
