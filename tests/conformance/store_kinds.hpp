@@ -6,6 +6,7 @@
 // The environment is started once per test process, on first use, and stopped at exit.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -25,6 +26,9 @@ class StoreEnv {
   virtual bool kill_server() { return false; }
   /// Fault suite: starts the server again on the same address after `kill_server()`.
   virtual bool restart_server() { return false; }
+  /// Fault suite: the server's loopback TCP port (0 if none); the suite puts a proxy in
+  /// front of it by replacing ":<port>" in `url()` with the proxy's port.
+  virtual std::uint16_t server_port() { return 0; }
 };
 
 struct StoreKind {

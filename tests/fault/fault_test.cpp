@@ -10,6 +10,7 @@
 #include "dlock/dlock.hpp"
 #include "fault/checker.hpp"
 #include "support/process.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace dlock::fault {
 namespace {
@@ -34,17 +35,21 @@ class Faults : public ::testing::TestWithParam<std::string> {
     key_ = "fault-" + std::to_string(::getpid()) + "-" + std::to_string(seq++);
   }
 
-  // Starts `n` workers doing `iters` sections of `hold` each.
-  void start_workers(int n, int iters, std::chrono::milliseconds hold) {
-    for (int i = 0; i < n; ++i) {
+  // Starts `n` more workers doing `iters` sections of `hold` each, through `url` (default:
+  // the store's own).
+  void start_workers(int n, int iters, std::chrono::milliseconds hold, std::string url = {}) {
+    if (url.empty()) url = env_->url();
+    const int first = static_cast<int>(workers_.size());
+    for (int i = first; i < first + n; ++i) {
+      const std::string name = "w" + std::to_string(i);
       workers_.emplace_back(
-          std::vector<std::string>{DLOCK_FAULT_WORKER, "--store", env_->url(), "--key", key_,
-                                   "--register", (dir_.path() / "register").string(), "--log",
-                                   (dir_.path() / ("w" + std::to_string(i) + ".log")).string(),
-                                   "--id", std::to_string(i), "--iters", std::to_string(iters),
-                                   "--ttl", std::to_string(ttl_.count()), "--hold",
+          std::vector<std::string>{DLOCK_FAULT_WORKER, "--store", url, "--key", key_, "--register",
+                                   (dir_.path() / "register").string(), "--log",
+                                   (dir_.path() / (name + ".log")).string(), "--id",
+                                   std::to_string(i), "--iters", std::to_string(iters), "--ttl",
+                                   std::to_string(ttl_.count()), "--hold",
                                    std::to_string(hold.count()), "--wait", "60000"},
-          (dir_.path() / ("w" + std::to_string(i) + ".err")).string());
+          (dir_.path() / (name + ".err")).string());
     }
   }
 
@@ -130,6 +135,32 @@ TEST_P(Faults, StoreRestartSignalsLossAndStaysSafe) {
   ASSERT_TRUE(env_->restart_server());
   auto r = finish(120s);
   EXPECT_TRUE(r.safe()) << r.summary();
+}
+
+TEST_P(Faults, ConnectionCutLongerThanTheTtl) {
+  const auto port = env_->server_port();
+  if (port == 0) GTEST_SKIP() << "no TCP server";
+  test::TcpProxy proxy(port);
+  std::string url = env_->url();
+  const std::string from = ":" + std::to_string(port);
+  auto at = url.find(from);
+  ASSERT_NE(at, std::string::npos) << url;
+  url.replace(at, from.size(), ":" + std::to_string(proxy.port()));
+  // One worker behind the proxy takes the lock and holds it for long sections.
+  start_workers(1, 2, ttl_ * 3, url);
+  ASSERT_GT(holder_pid(), 0);
+  start_workers(2, 4, 50ms);  // Direct workers wait for it.
+  std::this_thread::sleep_for(200ms);
+  proxy.blackhole();  // Renewals and replies vanish for longer than the TTL.
+  std::this_thread::sleep_for(ttl_ * 5 / 2);
+  proxy.drop();
+  std::this_thread::sleep_for(500ms);
+  proxy.restore();
+  auto r = finish(120s);
+  EXPECT_TRUE(r.safe()) << r.summary();
+  std::size_t lost = 0;
+  for (auto& s : read_logs(dir_.path())) lost += s.lost ? 1 : 0;
+  EXPECT_GE(lost, 1u) << "the cut-off holder's loss was not recorded";
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, Faults, ::testing::ValuesIn(kinds()),
