@@ -1,0 +1,23 @@
+// Redis URLs to `RedisConfig`, and `RedisConfig` to connection options.
+#pragma once
+
+#include <string>
+
+#include "dlock/redis.hpp"
+#include "redis/connection.hpp"
+
+namespace dlock::detail::redis {
+
+/// Parses `redis://[user[:pass]@]host[:port][/db][?prefix=&connect_timeout=&command_timeout=
+/// &min_replicas=&replica_timeout=]` and `rediss://...` (plus `ca=&cert=&key=&sni=&verify=`).
+/// Throws `Error(errc::invalid_argument)`.
+RedisConfig parse_redis_url(const std::string& url);
+
+/// The config as a URL without the password (for `Store::url()` and errors).
+std::string redacted_url(const RedisConfig& config);
+
+/// Checks the config and builds connection options (loads TLS files). Throws
+/// `Error(errc::invalid_argument)`.
+ConnectionOptions connection_options(const RedisConfig& config);
+
+}  // namespace dlock::detail::redis

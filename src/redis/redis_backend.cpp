@@ -1,0 +1,310 @@
+#include "redis/redis_backend.hpp"
+
+#include <charconv>
+#include <set>
+
+#include "core/schemes.hpp"
+#include "core/store_core.hpp"
+#include "redis/config.hpp"
+#include "redis/connection.hpp"
+#include "redis/errors.hpp"
+#include "redis/scripts.hpp"
+#include "redis/subscriber.hpp"
+
+namespace dlock::detail::redis {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.size()) == p; }
+
+// The names of one lock's keys (see scripts.hpp).
+struct LockKeys {
+  std::string lock, fence, meta, channel;
+  LockKeys(const std::string& prefix, const std::string& name)
+      : lock(prefix + name),
+        fence("{" + lock + "}:fence"),
+        meta("{" + lock + "}:meta"),
+        channel("{" + lock + "}:wake") {}
+};
+
+std::uint64_t parse_u64(std::string_view s) {
+  std::uint64_t v = 0;
+  std::from_chars(s.data(), s.data() + s.size(), v);
+  return v;
+}
+
+// Escapes glob characters for SCAN MATCH.
+std::string glob_escape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+class RedisBackend;
+
+class RedisSession final : public AcquireSession {
+ public:
+  RedisSession(std::shared_ptr<RedisBackend> b, const AcquireRequest& r);
+  ~RedisSession() override;
+  Attempt attempt(const Context& ctx) override;
+  bool wait(const Context& ctx, clock::time_point until) override;
+
+ private:
+  std::shared_ptr<RedisBackend> b_;
+  AcquireRequest req_;
+  LockKeys keys_;
+  std::string ttl_;
+  std::shared_ptr<Subscriber::Channel> channel_;
+  std::uint64_t seen_ = 0;
+};
+
+class RedisBackend final : public Backend, public std::enable_shared_from_this<RedisBackend> {
+ public:
+  explicit RedisBackend(const RedisConfig& cfg)
+      : cfg_(cfg), scheme_(cfg.tls ? "rediss" : "redis"), io_(std::make_unique<IoThread>()) {
+    auto opts = connection_options(cfg);
+    conn_ = Connection::create(io_->context(), opts);
+    sub_ = std::make_unique<Subscriber>(io_->context(), opts);
+  }
+  ~RedisBackend() override { close(); }
+
+  void ping(const Context& ctx) {
+    auto r = call(*conn_, ctx, scheme_, "", "connect", {"PING"});
+    if (r.is_error()) throw_server_error(scheme_, "", "connect", r.str);
+  }
+
+  std::string_view scheme() const override { return scheme_; }
+
+  Capabilities capabilities() const override {
+    Capabilities c;
+    c.notifies = true;
+    c.binary_keys = true;
+    c.min_ttl = milliseconds(1);
+    return c;
+  }
+
+  std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
+    check_open("acquire");
+    return std::make_unique<RedisSession>(shared_from_this(), req);
+  }
+
+  bool release(const Context& ctx, const std::string& key, const std::string& token) override {
+    check_open("release");
+    LockKeys k(cfg_.prefix, key);
+    auto r = eval(ctx, release_script(), key, "release", {k.lock, k.meta}, {token, k.channel});
+    return r.integer == 1;
+  }
+
+  bool extend(const Context& ctx, const std::string& key, const std::string& token,
+              milliseconds ttl) override {
+    check_open("renew");
+    LockKeys k(cfg_.prefix, key);
+    auto t = std::to_string(ttl.count());
+    auto r = eval(ctx, extend_script(), key, "renew", {k.lock, k.meta}, {token, t});
+    return r.integer == 1;
+  }
+
+  Inspection inspect(const Context& ctx, const std::string& key) override {
+    check_open("inspect");
+    LockKeys k(cfg_.prefix, key);
+    return to_inspection(key, eval(ctx, inspect_script(), key, "inspect", {k.lock, k.meta}, {}));
+  }
+
+  std::vector<Inspection> list(const Context& ctx, const std::string& prefix) override {
+    check_open("list");
+    const std::string pattern = glob_escape(cfg_.prefix + prefix) + "*";
+    std::set<std::string> names;
+    std::string cursor = "0";
+    do {
+      auto r = call(*conn_, ctx, scheme_, prefix, "list",
+                    {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
+      if (r.is_error()) throw_server_error(scheme_, prefix, "list", r.str);
+      if (r.elements.size() != 2) bad_reply(prefix, "list");
+      cursor = r.elements[0].str;
+      for (auto& e : r.elements[1].elements) {
+        const std::string& key = e.str;
+        if (!starts_with(key, cfg_.prefix)) continue;
+        // With an empty prefix the companions match too: skip them.
+        if (key.front() == '{' && (key.ends_with("}:fence") || key.ends_with("}:meta"))) continue;
+        names.insert(key.substr(cfg_.prefix.size()));
+      }
+    } while (cursor != "0");
+    std::vector<Inspection> out;
+    for (auto& name : names) {
+      auto i = inspect(ctx, name);
+      if (i.info.held) out.push_back(std::move(i));
+    }
+    return out;
+  }
+
+  bool force_release(const Context& ctx, const std::string& key) override {
+    check_open("force_release");
+    LockKeys k(cfg_.prefix, key);
+    auto r = eval(ctx, force_release_script(), key, "force_release", {k.lock, k.meta}, {k.channel});
+    return r.integer > 0;
+  }
+
+  void close() noexcept override {
+    if (closed_.exchange(true)) return;
+    sub_->close();
+    conn_->close();
+    io_->stop();
+  }
+
+  // ---- for sessions ----
+  const RedisConfig& config() const { return cfg_; }
+  Subscriber& subscriber() { return *sub_; }
+
+  Attempt try_acquire(const Context& ctx, const AcquireRequest& req, const LockKeys& k,
+                      const std::string& ttl) {
+    auto r = eval(ctx, acquire_script(), req.key, "acquire", {k.lock, k.fence, k.meta},
+                  {req.token, ttl, req.metadata});
+    if (r.elements.size() != 2) bad_reply(req.key, "acquire");
+    Attempt a;
+    a.acquired = r.elements[0].integer == 1;
+    if (a.acquired) {
+      a.fencing_token = static_cast<std::uint64_t>(r.elements[1].integer);
+      if (cfg_.min_replicas > 0) check_replicas(ctx, req, k);
+    } else {
+      a.holder_ttl = milliseconds(r.elements[1].integer);
+    }
+    return a;
+  }
+
+  void check_open(const char* step) const {
+    if (closed_) throw Error(errc::closed, scheme_, "", step);
+  }
+
+ private:
+  [[noreturn]] void bad_reply(const std::string& key, const std::string& step) {
+    throw Error(errc::protocol_error, scheme_, key, step, "unexpected reply shape");
+  }
+
+  // Redisson's replica check: the grant counts only once `min_replicas` replicas have it.
+  void check_replicas(const Context& ctx, const AcquireRequest& req, const LockKeys& k) {
+    const auto n = std::to_string(cfg_.min_replicas);
+    const auto t = std::to_string(cfg_.replica_timeout.count());
+    auto wait_ctx = ctx.sub(cfg_.replica_timeout + cfg_.command_timeout);
+    auto r = call(*conn_, wait_ctx, scheme_, req.key, "acquire", {"WAIT", n, t});
+    if (!r.is_error() && r.integer >= cfg_.min_replicas) return;
+    // Undo the grant before failing (conditional on our token).
+    try {
+      eval(Context::with_timeout(cfg_.command_timeout), release_script(), req.key, "acquire",
+           {k.lock, k.meta}, {req.token, k.channel});
+    } catch (...) {
+    }
+    if (r.is_error()) throw_server_error(scheme_, req.key, "acquire", r.str);
+    throw Error(errc::unavailable, scheme_, req.key, "acquire",
+                "only " + std::to_string(r.integer) + " of " + n +
+                    " required replicas acknowledged the grant");
+  }
+
+  // EVALSHA, falling back to EVAL (which caches the script again) after a server restart.
+  RespValue eval(const Context& ctx, const Script& s, const std::string& key, const char* step,
+                 std::vector<std::string_view> keys, std::vector<std::string_view> args) {
+    const std::string nkeys = std::to_string(keys.size());
+    std::vector<std::string_view> cmd{"EVALSHA", s.sha1, nkeys};
+    cmd.insert(cmd.end(), keys.begin(), keys.end());
+    cmd.insert(cmd.end(), args.begin(), args.end());
+    auto r = call(*conn_, ctx, scheme_, key, step, cmd);
+    if (r.is_error() && starts_with(r.str, "NOSCRIPT")) {
+      cmd[0] = "EVAL";
+      cmd[1] = s.body;
+      r = call(*conn_, ctx, scheme_, key, step, cmd);
+    }
+    if (r.is_error()) throw_server_error(scheme_, key, step, r.str);
+    return r;
+  }
+
+  Inspection to_inspection(const std::string& key, const RespValue& r) {
+    Inspection out;
+    out.info.key = key;
+    if (r.elements.size() != 3) return out;
+    const std::string& token = r.elements[0].str;
+    const long long pttl = r.elements[1].integer;
+    const std::string& meta = r.elements[2].str;
+    out.info.held = true;
+    out.info.ttl_remaining = pttl >= 0 ? milliseconds(pttl) : milliseconds(-1);
+    // The metadata counts only if it is this holder's (a foreign client writes none).
+    if (!token.empty() && starts_with(meta, token) && meta.size() > token.size() &&
+        meta[token.size()] == '\n') {
+      auto rest = std::string_view(meta).substr(token.size() + 1);
+      auto nl = rest.find('\n');
+      if (nl != std::string_view::npos) {
+        out.info.fencing_token = parse_u64(rest.substr(0, nl));
+        out.metadata = std::string(rest.substr(nl + 1));
+      }
+    }
+    return out;
+  }
+
+  RedisConfig cfg_;
+  std::string scheme_;
+  std::unique_ptr<IoThread> io_;
+  std::shared_ptr<Connection> conn_;
+  std::unique_ptr<Subscriber> sub_;
+  std::atomic<bool> closed_{false};
+};
+
+RedisSession::RedisSession(std::shared_ptr<RedisBackend> b, const AcquireRequest& r)
+    : b_(std::move(b)),
+      req_(r),
+      keys_(b_->config().prefix, r.key),
+      ttl_(std::to_string(r.ttl.count())) {}
+
+RedisSession::~RedisSession() {
+  if (channel_) b_->subscriber().unsubscribe(channel_);
+}
+
+Attempt RedisSession::attempt(const Context& ctx) {
+  b_->check_open("acquire");
+  // Note the channel's version first: a release published after this is a change to wait for.
+  if (channel_) seen_ = b_->subscriber().version(*channel_);
+  return b_->try_acquire(ctx, req_, keys_, ttl_);
+}
+
+bool RedisSession::wait(const Context& ctx, clock::time_point until) {
+  auto limit = std::min(until, ctx.deadline());
+  if (!channel_) {
+    // First loss: subscribe now, then retry at once; the retry's loss is then covered.
+    channel_ = b_->subscriber().subscribe(keys_.channel, limit, ctx.stop_token());
+    return false;
+  }
+  return b_->subscriber().wait_change(*channel_, seen_, limit, ctx.stop_token());
+}
+
+}  // namespace
+
+std::shared_ptr<Backend> make_redis_backend(const RedisConfig& config, const Context& ctx) {
+  auto b = std::make_shared<RedisBackend>(config);
+  b->ping(ctx);
+  return b;
+}
+
+}  // namespace dlock::detail::redis
+
+namespace dlock::detail {
+
+void add_redis_schemes(SchemeTable& table) {
+  auto factory = [](const std::string& url, const Context& ctx) {
+    return redis::make_redis_backend(redis::parse_redis_url(url), ctx);
+  };
+  table["redis"] = factory;
+  table["rediss"] = factory;
+}
+
+}  // namespace dlock::detail
+
+namespace dlock {
+
+Store open(const RedisConfig& config, const Context& ctx) {
+  auto backend = detail::redis::make_redis_backend(config, ctx);
+  return Store(detail::make_store_core(std::move(backend), detail::redis::redacted_url(config)));
+}
+
+}  // namespace dlock
