@@ -29,6 +29,8 @@ class RedisServer {
   std::string log() const { return read_file(dir_.path() / "redis.log"); }
 
   void stop() { child_.stop(); }
+  /// Sends `sig` to the server (SIGSTOP: it stops answering; SIGKILL: it dies).
+  void signal(int sig) { child_.signal(sig); }
   void start() {
     std::vector<std::string> argv{"redis-server", "--bind", "127.0.0.1",
                                   "--save",       "",       "--appendonly",

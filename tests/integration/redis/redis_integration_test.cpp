@@ -1,0 +1,324 @@
+// The Redis store against real redis-server processes on loopback: interop with redis-py's
+// Lock, credentials and ACLs, TLS, replica checks, and faults (nothing listening, a silent
+// server, a restart while a lock is held, a server killed mid-request, error replies).
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <fstream>
+#include <thread>
+
+#include "dlock/dlock.hpp"
+#include "dlock/redis.hpp"
+#include "integration/redis/redis_server.hpp"
+#include "redis/connection.hpp"
+
+namespace dlock::test {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+namespace rd = dlock::detail::redis;
+
+const char* kPython = "/usr/bin/python3";
+
+// Plain commands to a server, for setup and for checking what the store wrote.
+class RawClient {
+ public:
+  explicit RawClient(std::uint16_t port) {
+    rd::ConnectionOptions o;
+    o.port = port;
+    conn_ = rd::Connection::create(io_.context(), o);
+  }
+  ~RawClient() { conn_->close(); }
+  rd::RespValue cmd(const std::vector<std::string_view>& args) {
+    return rd::call(*conn_, Context::with_timeout(5s), "redis", "", "test", args);
+  }
+
+ private:
+  rd::IoThread io_;
+  std::shared_ptr<rd::Connection> conn_;
+};
+
+errc code_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return static_cast<errc>(e.code().value());
+  }
+  return errc{};
+}
+
+// Runs a python3 snippet with `port` bound; returns its stdout+stderr.
+std::string run_python(const TempDir& dir, std::uint16_t port, const std::string& body,
+                       int* status = nullptr) {
+  auto script = dir.path() / "snippet.py";
+  auto out = dir.path() / "snippet.out";
+  std::filesystem::remove(out);
+  std::ofstream(script) << "import redis, sys, time\nr = redis.Redis(port=" << port << ")\n"
+                        << body;
+  Child py({kPython, script.string()}, out.string());
+  int st = py.wait(30s);
+  if (status) *status = st;
+  return read_file(out);
+}
+
+class RedisTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_program("redis-server")) GTEST_SKIP() << "redis-server not installed";
+  }
+};
+
+TEST_F(RedisTest, PythonLockBlocksDlockAndViceVersa) {
+  RedisServer server;
+  TempDir dir("dlock-py");
+  auto store = open(server.url());
+
+  // A redis-py Lock holds lock:py-first for ~1.5 s: dlock must wait for it.
+  auto marker = dir.path() / "held";
+  auto script = dir.path() / "hold.py";
+  std::ofstream(script) << "import redis, time\nr = redis.Redis(port=" << server.port() << ")\n"
+                        << "l = r.lock('lock:py-first', timeout=20)\n"
+                        << "assert l.acquire(blocking=True, blocking_timeout=5)\n"
+                        << "open('" << marker.string() << "', 'w').write('x')\n"
+                        << "time.sleep(1.5)\nl.release()\n";
+  Child holder({kPython, script.string()}, (dir.path() / "hold.out").string());
+  auto t0 = clock::now();
+  while (!std::filesystem::exists(marker) && clock::now() - t0 < 20s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_TRUE(std::filesystem::exists(marker)) << read_file(dir.path() / "hold.out");
+  EXPECT_FALSE(store.try_acquire({}, "py-first"));
+  EXPECT_TRUE(store.is_locked({}, "py-first"));
+  Lease got = store.acquire(Context::with_timeout(20s), "py-first", {.ttl = 10s});
+  EXPECT_EQ(holder.wait(10s), 0) << read_file(dir.path() / "hold.out");
+  EXPECT_TRUE(got.held());
+
+  // A dlock lease blocks redis-py; the stored value is exactly the lease's token.
+  Lease mine = store.acquire({}, "dlock-first", {.ttl = 10s});
+  RawClient raw(server.port());
+  EXPECT_EQ(raw.cmd({"GET", "lock:dlock-first"}).str, mine.token());
+  auto out = run_python(dir, server.port(),
+                        "l = r.lock('lock:dlock-first', timeout=5)\n"
+                        "print('got' if l.acquire(blocking=False) else 'blocked')\n");
+  EXPECT_NE(out.find("blocked"), std::string::npos) << out;
+  ASSERT_TRUE(mine.release());
+  out = run_python(dir, server.port(),
+                   "l = r.lock('lock:dlock-first', timeout=5)\n"
+                   "print('got' if l.acquire(blocking=False) else 'blocked')\nl.release()\n");
+  EXPECT_NE(out.find("got"), std::string::npos) << out;
+}
+
+TEST_F(RedisTest, WrongOrMissingPasswordIsAuthFailed) {
+  RedisServer server({"--requirepass", "s3cret"});
+  const std::string base = "127.0.0.1:" + std::to_string(server.port());
+  EXPECT_EQ(code_of([&] { open("redis://:wrong@" + base); }), errc::auth_failed);
+  EXPECT_EQ(code_of([&] { open("redis://" + base); }), errc::auth_failed);
+  try {
+    open("redis://:wrong@" + base);
+  } catch (const Error& e) {
+    EXPECT_EQ(std::string(e.what()).find("wrong"), std::string::npos) << e.what();
+  }
+  auto store = open("redis://:s3cret@" + base);
+  EXPECT_TRUE(store.try_acquire({}, "k"));
+  EXPECT_EQ(store.url().find("s3cret"), std::string::npos);
+  // The config struct does the same.
+  EXPECT_EQ(code_of([&] { open(RedisConfig{.port = server.port(), .password = "nope"}); }),
+            errc::auth_failed);
+  EXPECT_TRUE(open(RedisConfig{.port = server.port(), .password = "s3cret"}).try_acquire({}, "c"));
+}
+
+TEST_F(RedisTest, NothingListeningIsUnavailableWithinTheConnectTimeout) {
+  auto port = free_port();
+  auto t0 = clock::now();
+  EXPECT_EQ(code_of([&] {
+              open("redis://127.0.0.1:" + std::to_string(port) + "?connect_timeout=500ms");
+            }),
+            errc::unavailable);
+  EXPECT_LT(clock::now() - t0, 3s);
+}
+
+TEST_F(RedisTest, SilentServerFailsInBoundedTime) {
+  // A socket that listens (the kernel completes TCP handshakes) and never answers.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(fd, 16), 0);
+  socklen_t len = sizeof addr;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  const std::string url = "redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
+                          "?connect_timeout=400ms&command_timeout=400ms";
+  auto t0 = clock::now();
+  auto code = code_of([&] { open(url); });
+  EXPECT_TRUE(code == errc::unavailable || code == errc::timeout) << static_cast<int>(code);
+  EXPECT_LT(clock::now() - t0, 3s);
+  ::close(fd);
+}
+
+TEST_F(RedisTest, RestartWhileHeldFiresLossAndScriptsReload) {
+  RedisServer server;
+  auto store = open(server.url("connect_timeout=500ms&command_timeout=1s"));
+  std::atomic<bool> lost{false};
+  Lease l = store.acquire(
+      {}, "restart",
+      {.ttl = 1500ms, .auto_renew = true, .on_lost = [&](const LossInfo&) { lost = true; }});
+  server.restart();  // Empty data, empty script cache.
+  auto t0 = clock::now();
+  while (!lost && clock::now() - t0 < 10s) std::this_thread::sleep_for(20ms);
+  EXPECT_TRUE(lost.load());
+  EXPECT_TRUE(l.lost_token().stop_requested());
+  // The scripts are loaded again on NOSCRIPT; the store keeps working on the same object.
+  Lease again = store.acquire(Context::with_timeout(10s), "restart", {.ttl = 5s});
+  EXPECT_TRUE(again.held());
+  EXPECT_TRUE(again.release());
+}
+
+TEST_F(RedisTest, ServerKilledMidRequestGivesTypedErrorNoHang) {
+  RedisServer server;
+  auto store = open(server.url("connect_timeout=500ms&command_timeout=5s"));
+  Lease held = store.acquire({}, "mid", {.ttl = 30s});
+  server.signal(SIGSTOP);  // Requests now sit unanswered.
+  std::atomic<int> code{-1};
+  std::thread t([&] {
+    code = static_cast<int>(code_of([&] { store.acquire(Context::with_timeout(20s), "mid2"); }));
+  });
+  std::this_thread::sleep_for(300ms);
+  auto t0 = clock::now();
+  server.signal(SIGKILL);
+  t.join();
+  EXPECT_EQ(code.load(), static_cast<int>(errc::unavailable));
+  EXPECT_LT(clock::now() - t0, 4s);
+}
+
+TEST_F(RedisTest, AclUserLimitedToLockKeys) {
+  RedisServer server;
+  RawClient admin(server.port());
+  auto r = admin.cmd(
+      {"ACL",      "SETUSER",       "locker",       "on",       ">pw",   "resetkeys", "~lock:*",
+       "~{lock:*", "resetchannels", "&{lock:*",     "-@all",    "+ping", "+eval",     "+evalsha",
+       "+scan",    "+subscribe",    "+unsubscribe", "+publish", "+set",  "+get",      "+del",
+       "+incr",    "+pexpire",      "+pttl",        "+type"});
+  ASSERT_FALSE(r.is_error()) << r.str;
+  const std::string base = "127.0.0.1:" + std::to_string(server.port());
+  auto a = open("redis://locker:pw@" + base);
+  auto b = open("redis://locker:pw@" + base);
+  Lease l = a.acquire({}, "job", {.ttl = 10s, .metadata = "acl"});
+  EXPECT_TRUE(b.is_locked({}, "job"));
+  EXPECT_EQ(b.inspect({}, "job").owner.text, "acl");
+  EXPECT_EQ(b.list({}).size(), 1u);
+  // A waiter subscribes on the lock's channel and is woken by the release.
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(200ms);
+    l.release();
+  });
+  Lease w = b.acquire(Context::with_timeout(10s), "job", {.ttl = 10s});
+  releaser.join();
+  EXPECT_TRUE(w.held());
+  // Keys outside the user's pattern are refused with a typed error.
+  auto other = open("redis://locker:pw@" + base + "?prefix=other:");
+  EXPECT_EQ(code_of([&] { other.acquire({}, "job"); }), errc::auth_failed);
+}
+
+TEST_F(RedisTest, MinReplicasWithoutReplicaFailsAndLeavesNoKey) {
+  RedisServer server;
+  auto store = open(server.url("min_replicas=1&replica_timeout=200ms"));
+  EXPECT_EQ(code_of([&] { store.acquire({}, "rep"); }), errc::unavailable);
+  RawClient raw(server.port());
+  EXPECT_EQ(raw.cmd({"EXISTS", "lock:rep"}).integer, 0);
+  EXPECT_EQ(raw.cmd({"EXISTS", "{lock:rep}:meta"}).integer, 0);
+}
+
+TEST_F(RedisTest, ErrorRepliesAreTyped) {
+  RedisServer primary;
+  // A replica refuses writes (-READONLY): unavailable, not a protocol error.
+  RedisServer replica({"--replicaof", "127.0.0.1", std::to_string(primary.port())});
+  auto ro = open(replica.url());
+  EXPECT_EQ(code_of([&] { ro.acquire({}, "ro"); }), errc::unavailable);
+  // Out of memory (-OOM): unavailable.
+  RawClient raw(primary.port());
+  raw.cmd({"CONFIG", "SET", "maxmemory", "1"});
+  auto full = open(primary.url());
+  EXPECT_EQ(code_of([&] { full.acquire({}, "oom"); }), errc::unavailable);
+  raw.cmd({"CONFIG", "SET", "maxmemory", "0"});
+}
+
+TEST_F(RedisTest, ManyThreadsShareOneConnectionAndOneSubscriber) {
+  RedisServer server;
+  auto store = open(server.url());
+  RawClient raw(server.port());
+  const auto clients_before = raw.cmd({"CLIENT", "LIST"}).str;
+  constexpr int kThreads = 32, kIters = 50;
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kIters; ++i) {
+        Lease l = store.acquire({}, "t" + std::to_string(t), {.ttl = 10s});
+        if (l.release()) ok++;
+      }
+    });
+  }
+  // Meanwhile several waiters on one key share one subscription.
+  Lease hog = store.acquire({}, "shared", {.ttl = 30s});
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 4; ++i) {
+    waiters.emplace_back([&] {
+      Lease l = store.acquire(Context::with_timeout(20s), "shared", {.ttl = 5s});
+      l.release();
+    });
+  }
+  for (auto& th : threads) th.join();
+  auto t0 = clock::now();
+  while (clock::now() - t0 < 5s) {
+    auto numsub = raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"});
+    if (numsub.elements.size() == 2 && numsub.elements[1].integer == 1) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"}).elements[1].integer, 1);
+  hog.release();
+  for (auto& th : waiters) th.join();
+  EXPECT_EQ(ok.load(), kThreads * kIters);
+  // The store used exactly two connections: commands and subscriptions (+ ours).
+  auto list = raw.cmd({"CLIENT", "LIST"}).str;
+  EXPECT_EQ(std::count(list.begin(), list.end(), '\n'), 3) << list;
+  // The last waiter left: nothing stays subscribed.
+  t0 = clock::now();
+  while (raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"}).elements[1].integer != 0 &&
+         clock::now() - t0 < 5s) {
+    std::this_thread::sleep_for(10ms);
+  }
+  EXPECT_EQ(raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"}).elements[1].integer, 0);
+}
+
+TEST_F(RedisTest, ReleaseWakesAWaiterLongBeforeItsBackoff) {
+  RedisServer server;
+  auto a = open(server.url());
+  auto b = open(server.url());
+  Lease l = a.acquire({}, "wake", {.ttl = 60s});
+  std::atomic<bool> got{false};
+  clock::time_point acquired_at;
+  std::thread waiter([&] {
+    // Backoff of 30 s: only the release notification can wake it in time.
+    Lease w = b.acquire(Context::with_timeout(20s), "wake",
+                        {.ttl = 5s, .retry = {.delay = 30s, .max_delay = 30s}});
+    acquired_at = clock::now();
+    got = true;
+  });
+  std::this_thread::sleep_for(300ms);
+  auto released_at = clock::now();
+  l.release();
+  waiter.join();
+  EXPECT_TRUE(got.load());
+  EXPECT_LT(acquired_at - released_at, 10s);
+}
+
+}  // namespace
+}  // namespace dlock::test
