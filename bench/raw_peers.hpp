@@ -1,0 +1,25 @@
+// The stores' own limits, measured in the same run as dlock: raw clients doing the minimum
+// round trips of an acquire/release pair.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace bench {
+
+struct RawResult {
+  long pairs = 0;
+  double elapsed_s = 0;
+  std::vector<double> lat_us;  // Acquire latency (sequential runs only).
+  std::string note;
+};
+
+/// R1's limit: `iters` x {SET key token NX PX 10000; EVALSHA compare-and-delete} on one
+/// hiredis connection (keys `bench:raw:<i mod 64>`).
+RawResult raw_redis_pairs(const std::string& host_port, long iters, long workers);
+
+/// E1/E2's limit: {Txn create-if-absent Put; Txn compare-value Delete} pairs, sequentially
+/// `iters` times (workers == 1) or from `workers` threads for `secs` seconds.
+RawResult raw_etcd_pairs(const std::string& host_port, long iters, long workers, double secs);
+
+}  // namespace bench
