@@ -15,6 +15,7 @@
 #include "dlock/dlock.hpp"
 #include "dlock/redis.hpp"
 #include "integration/redis/redis_server.hpp"
+#include "integration/redis/test_certs.hpp"
 #include "redis/connection.hpp"
 
 namespace dlock::test {
@@ -318,6 +319,81 @@ TEST_F(RedisTest, ReleaseWakesAWaiterLongBeforeItsBackoff) {
   waiter.join();
   EXPECT_TRUE(got.load());
   EXPECT_LT(acquired_at - released_at, 10s);
+}
+
+TEST_F(RedisTest, TlsVerifiesTheServerAndSupportsClientCertificates) {
+  if (!have_program("openssl")) GTEST_SKIP() << "openssl not installed";
+  TempDir dir("dlock-tls");
+  TestCerts certs(dir.path());
+  TestCerts stranger(dir.path(), "other");
+  RedisServer server(redis_tls_args(certs), true);
+  const std::string ca = "ca=" + certs.ca.string();
+
+  // Lock, wait (notifications over TLS) and release.
+  auto a = open(server.url(ca));
+  auto b = open(server.url(ca));
+  EXPECT_EQ(a.scheme(), "rediss");
+  Lease l = a.acquire({}, "tls", {.ttl = 10s});
+  std::thread releaser([&] {
+    std::this_thread::sleep_for(100ms);
+    l.release();
+  });
+  Lease w = b.acquire(Context::with_timeout(10s), "tls", {.ttl = 10s});
+  releaser.join();
+  EXPECT_TRUE(w.held());
+  EXPECT_GT(w.fencing_token(), l.fencing_token());
+
+  // A certificate from another CA, or a name the certificate does not carry: refused.
+  EXPECT_EQ(code_of([&] { open(server.url("ca=" + stranger.ca.string())); }), errc::unavailable);
+  EXPECT_EQ(code_of([&] { open(server.url(ca + "&sni=wrong.example")); }), errc::unavailable);
+  EXPECT_TRUE(open(server.url(ca + "&sni=localhost")).try_acquire({}, "sni"));
+  // verify=false skips the checks (testing only).
+  EXPECT_TRUE(open(server.url("verify=false")).try_acquire({}, "noverify"));
+  // Plain TCP to a TLS port does not pass for a server.
+  EXPECT_NE(code_of([&] {
+              open("redis://127.0.0.1:" + std::to_string(server.port()) +
+                   "?connect_timeout=500ms&command_timeout=500ms");
+            }),
+            errc{});
+  // Unreadable CA file: a bad argument, found before connecting.
+  EXPECT_EQ(code_of([&] { open(server.url("ca=/nonexistent/ca.pem")); }), errc::invalid_argument);
+
+  // Mutual TLS: a server that requires client certificates.
+  RedisServer strict(redis_tls_args(certs, true), true);
+  EXPECT_EQ(code_of([&] { open(strict.url(ca + "&connect_timeout=1s")); }), errc::unavailable);
+  auto m = open(RedisConfig{.port = strict.port(),
+                            .tls = true,
+                            .tls_ca_file = certs.ca.string(),
+                            .tls_cert_file = certs.client_cert.string(),
+                            .tls_key_file = certs.client_key.string()});
+  EXPECT_TRUE(m.try_acquire({}, "mtls"));
+}
+
+TEST_F(RedisTest, UrlAndConfigValidation) {
+  auto bad = [](const std::string& url) { return code_of([&] { open(url); }); };
+  EXPECT_EQ(bad("redis://127.0.0.1:1?bogus=1"), errc::invalid_argument);
+  EXPECT_EQ(bad("redis://127.0.0.1:1?ca=/x"), errc::invalid_argument);  // TLS key on redis://
+  EXPECT_EQ(bad("redis://127.0.0.1:1/notadb"), errc::invalid_argument);
+  EXPECT_EQ(bad("redis://a:1,b:2"), errc::invalid_argument);
+  EXPECT_EQ(bad("redis://127.0.0.1:1?connect_timeout=xyz"), errc::invalid_argument);
+  EXPECT_EQ(bad("redis://127.0.0.1:1?prefix=%7Bx"), errc::invalid_argument);
+  EXPECT_EQ(code_of([&] { open(RedisConfig{.connect_timeout = 0ms}); }), errc::invalid_argument);
+  EXPECT_EQ(code_of([&] { open(RedisConfig{.tls = true, .tls_cert_file = "c.pem"}); }),
+            errc::invalid_argument);
+}
+
+TEST_F(RedisTest, DatabaseAndPrefixAreHonoured) {
+  RedisServer server;
+  auto store = open(server.url().substr(0, server.url().size()) + "/3?prefix=app%3A");
+  Lease l = store.acquire({}, "x", {.ttl = 10s});
+  RawClient raw(server.port());
+  EXPECT_EQ(raw.cmd({"EXISTS", "app:x"}).integer, 0);  // Not in db 0.
+  raw.cmd({"SELECT", "3"});
+  EXPECT_EQ(raw.cmd({"GET", "app:x"}).str, l.token());
+  EXPECT_EQ(raw.cmd({"EXISTS", "{app:x}:fence"}).integer, 1);
+  EXPECT_EQ(store.list({}).size(), 1u);
+  EXPECT_TRUE(store.force_release({}, "x"));
+  EXPECT_EQ(raw.cmd({"EXISTS", "app:x", "{app:x}:meta"}).integer, 0);
 }
 
 }  // namespace
