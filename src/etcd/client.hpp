@@ -1,0 +1,106 @@
+// The gRPC etcd v3 client shared by both etcd stores: one channel (failover between the
+// endpoints), unary calls bounded by the caller's Context and the request timeout, the auth
+// token, one lease keep-alive stream and one watch stream.
+//
+// Unary calls run on the calling thread (gRPC's synchronous API: no completion-queue pool
+// that blocking callers could exhaust); a stop request cancels the call at once.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "dlock/context.hpp"
+#include "dlock/etcd.hpp"
+#include "etcd/errors.hpp"
+#include "rpc.grpc.pb.h"
+
+namespace dlock::detail::etcd {
+
+namespace pb = etcdserverpb;
+
+class KeepAliveStream;
+class WatchHub;
+
+class Client {
+ public:
+  /// Connects (waits for a ready channel, bounded by dial_timeout and `ctx`) and
+  /// authenticates when a user is set. Throws `Error`.
+  Client(const EtcdConfig& config, std::string scheme, const Context& ctx);
+  ~Client();
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const std::string& scheme() const { return scheme_; }
+  std::chrono::milliseconds request_timeout() const { return request_timeout_; }
+
+  pb::RangeResponse range(const Context& ctx, const pb::RangeRequest& req, std::string_view key,
+                          std::string_view step);
+  pb::TxnResponse txn(const Context& ctx, const pb::TxnRequest& req, std::string_view key,
+                      std::string_view step);
+  pb::DeleteRangeResponse delete_range(const Context& ctx, const pb::DeleteRangeRequest& req,
+                                       std::string_view key, std::string_view step);
+  pb::LeaseGrantResponse grant(const Context& ctx, std::int64_t ttl_seconds, std::string_view key);
+  pb::LeaseTimeToLiveResponse time_to_live(const Context& ctx, std::int64_t lease,
+                                           std::string_view key);
+  /// Revokes `lease` (which deletes its keys). Blocks like the other calls.
+  void revoke(const Context& ctx, std::int64_t lease, std::string_view key);
+  /// Revokes `lease` in the background (fire and forget; errors are ignored: the lease then
+  /// expires by its TTL).
+  void revoke_later(std::int64_t lease);
+
+  /// The lease keep-alive stream and the watch stream of this client.
+  KeepAliveStream& keepalive() { return *keepalive_; }
+  WatchHub& watches() { return *watches_; }
+
+  /// Prepares a stream's context: auth token, no deadline, fail fast when not connected.
+  void prepare_stream(grpc::ClientContext& cc);
+  pb::Lease::Stub& lease_stub() { return *lease_; }
+  pb::Watch::Stub& watch_stub() { return *watch_; }
+
+  /// Closes the streams and cancels background work; later calls throw `errc::closed`.
+  void close() noexcept;
+  bool closed() const { return closed_; }
+
+ private:
+  template <class Resp, class Fn>
+  Resp call(const Context& ctx, std::string_view key, std::string_view step, Fn&& fn);
+  void prepare(grpc::ClientContext& cc, const Context& ctx);
+  void authenticate(const Context& ctx);
+
+  std::string scheme_;
+  std::chrono::milliseconds request_timeout_;
+  std::string user_, password_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<pb::KV::Stub> kv_;
+  std::unique_ptr<pb::Lease::Stub> lease_;
+  std::unique_ptr<pb::Watch::Stub> watch_;
+  std::unique_ptr<pb::Auth::Stub> auth_;
+  std::mutex token_mu_;
+  std::string token_;
+  std::atomic<bool> closed_{false};
+  std::unique_ptr<KeepAliveStream> keepalive_;
+  std::unique_ptr<WatchHub> watches_;
+  // Background revokes: counted so close() can wait (briefly) for them to finish; shared
+  // with their callbacks, which may outlive the client.
+  struct Inflight {
+    std::mutex mu;
+    std::condition_variable cv;
+    int count = 0;
+  };
+  std::shared_ptr<Inflight> revokes_ = std::make_shared<Inflight>();
+};
+
+/// The first key after every key starting with `prefix` (etcd's range_end for a prefix).
+std::string prefix_end(const std::string& prefix);
+
+/// Lease TTL in whole seconds for `ttl` (rounded up, at least 1).
+std::int64_t lease_seconds(std::chrono::milliseconds ttl);
+
+}  // namespace dlock::detail::etcd

@@ -1,0 +1,272 @@
+// etcd://: a FIFO mutex with the key layout of Go's concurrency.Mutex, so it excludes and is
+// excluded by `etcdctl lock <prefix><name>`. Waiter key `<prefix><name>/<lease id, lower-case
+// hex>`; the waiter with the lowest create revision holds; each waiter watches only its
+// predecessor; release = Txn `CreateRevision(key)==myRev` then Delete; fencing token = the
+// waiter key's create revision. Each acquisition has its own lease, so two acquisitions of one
+// name by one store object queue like any two clients.
+#include <cstdio>
+
+#include "etcd/keepalive_stream.hpp"
+#include "etcd/stores.hpp"
+#include "etcd/watch_hub.hpp"
+
+namespace dlock::detail::etcd {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+std::string hex(std::int64_t v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
+void compare_create(etcdserverpb::TxnRequest& txn, const std::string& key, std::int64_t rev) {
+  auto* cmp = txn.add_compare();
+  cmp->set_key(key);
+  cmp->set_target(etcdserverpb::Compare::CREATE);
+  cmp->set_result(etcdserverpb::Compare::EQUAL);
+  cmp->set_create_revision(rev);
+}
+
+// The oldest waiter under `pfx`: the holder.
+void range_owner(etcdserverpb::RangeRequest* r, const std::string& pfx) {
+  r->set_key(pfx);
+  r->set_range_end(prefix_end(pfx));
+  r->set_sort_target(etcdserverpb::RangeRequest::CREATE);
+  r->set_sort_order(etcdserverpb::RangeRequest::ASCEND);
+  r->set_limit(1);
+}
+
+class FifoSession final : public AcquireSession {
+ public:
+  FifoSession(std::shared_ptr<EtcdBackend> b, const AcquireRequest& req)
+      : b_(std::move(b)),
+        req_(req),
+        pfx_(b_->prefix() + req.key + "/"),
+        value_(EtcdBackend::make_value(req)),
+        lease_(b_->client(), req.ttl) {}
+
+  ~FifoSession() override { b_->client().watches().cancel(watch_); }
+
+  Attempt attempt(const Context& ctx) override {
+    const auto sent = clock::now();
+    auto& client = b_->client();
+    lease_.begin_attempt();
+    bool regranted = false;
+    for (;;) {
+      const auto lease = lease_.ensure(ctx, req_.key);
+      KeepAliveStream::Ticket ticket;
+      if (lease_.reused()) ticket = client.keepalive().send(lease, req_.key);
+      std::int64_t owner_rev = 0;
+      if (my_rev_ == 0) {
+        // Enqueue: create our waiter key unless it exists, and read the holder.
+        my_key_ = pfx_ + hex(lease);
+        etcdserverpb::TxnRequest txn;
+        compare_create(txn, my_key_, 0);
+        auto* put = txn.add_success()->mutable_request_put();
+        put->set_key(my_key_);
+        put->set_value(value_);
+        put->set_lease(lease);
+        range_owner(txn.add_success()->mutable_request_range(), pfx_);
+        txn.add_failure()->mutable_request_range()->set_key(my_key_);
+        range_owner(txn.add_failure()->mutable_request_range(), pfx_);
+        etcdserverpb::TxnResponse r;
+        try {
+          r = client.txn(ctx, txn, req_.key, "acquire");
+        } catch (const Error& e) {
+          if (e.code() == errc::not_held && !regranted) {  // The lease expired while waiting.
+            regranted = true;
+            lease_.drop();
+            continue;
+          }
+          throw;
+        }
+        if (r.responses_size() != 2) bad_answer();
+        if (r.succeeded()) {
+          my_rev_ = r.header().revision();
+        } else {
+          const auto& mine = r.responses(0).response_range().kvs();
+          if (mine.empty()) bad_answer();
+          my_rev_ = mine[0].create_revision();
+        }
+        const auto& owner = r.responses(1).response_range().kvs();
+        if (!owner.empty()) owner_rev = owner[0].create_revision();
+      } else {
+        // Already queued: a read-only Txn (no raft write) checks that our key is still there
+        // with our revision (it may have expired while we waited) and reads the holder.
+        etcdserverpb::TxnRequest txn;
+        compare_create(txn, my_key_, my_rev_);
+        range_owner(txn.add_success()->mutable_request_range(), pfx_);
+        auto r = client.txn(ctx, txn, req_.key, "acquire");
+        if (!r.succeeded()) {
+          my_rev_ = 0;  // Our entry is gone: queue again (at the back).
+          drop_watch();
+          continue;
+        }
+        const auto& owner = r.responses(0).response_range().kvs();
+        if (!owner.empty()) owner_rev = owner[0].create_revision();
+      }
+      if (owner_rev == my_rev_) {
+        if (ticket && client.keepalive().await(ctx, ticket, req_.key) <= 0) {
+          throw Error(errc::protocol_error, client.scheme(), req_.key, "acquire",
+                      "the lease expired during the attempt");
+        }
+        drop_watch();
+        Grant g{my_key_, value_, lease, lease_.ttl_seconds(), my_rev_, sent + req_.ttl};
+        lease_.hand_over();
+        b_->add_grant(req_.token, std::move(g));
+        return Attempt{true, static_cast<std::uint64_t>(my_rev_), {}};
+      }
+      // Our queue entry must outlive the wait.
+      lease_.keep_alive(true);
+      return Attempt{false, 0, {}};
+    }
+  }
+
+  bool wait(const Context& ctx, clock::time_point until) override {
+    auto& client = b_->client();
+    auto& hub = client.watches();
+    if (!watch_) {
+      if (my_rev_ == 0) return true;
+      // The predecessor: the newest waiter older than us. Watch only it (no herd).
+      etcdserverpb::RangeRequest r;
+      r.set_key(pfx_);
+      r.set_range_end(prefix_end(pfx_));
+      r.set_max_create_revision(my_rev_ - 1);
+      r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+      r.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
+      r.set_limit(1);
+      auto pred = client.range(ctx, r, req_.key, "wait");
+      if (pred.kvs().empty()) return true;  // We may be first now: look again.
+      const std::string pred_key = pred.kvs(0).key();
+      const auto pred_rev = pred.kvs(0).create_revision();
+      // Watch with no start revision (served from etcd's synced group, no 100 ms tick), and
+      // only after etcd confirmed it, read the predecessor again: gone means proceed.
+      watch_ = hub.watch_deletes(ctx, pred_key, req_.key);
+      etcdserverpb::RangeRequest again;
+      again.set_key(pred_key);
+      auto now = client.range(ctx, again, req_.key, "wait");
+      if (now.kvs().empty() || now.kvs(0).create_revision() != pred_rev) {
+        drop_watch();
+        return true;
+      }
+    }
+    if (hub.wait(*watch_, ctx, until)) {
+      drop_watch();
+      return true;
+    }
+    return false;
+  }
+
+  void abandon() noexcept override {
+    drop_watch();
+    // Revoking our lease deletes our waiter key (and nothing else).
+    lease_.revoke_now(Context::with_timeout(std::chrono::seconds(2)));
+    my_rev_ = 0;
+  }
+
+ private:
+  [[noreturn]] void bad_answer() {
+    throw Error(errc::protocol_error, b_->client().scheme(), req_.key, "acquire",
+                "unexpected transaction answer");
+  }
+  void drop_watch() noexcept {
+    b_->client().watches().cancel(watch_);
+    watch_.reset();
+  }
+
+  std::shared_ptr<EtcdBackend> b_;
+  AcquireRequest req_;
+  std::string pfx_, value_, my_key_;
+  std::int64_t my_rev_ = 0;
+  AttemptLease lease_;
+  std::shared_ptr<WatchHub::Slot> watch_;
+};
+
+class FifoBackend final : public EtcdBackend {
+ public:
+  using EtcdBackend::EtcdBackend;
+
+  Capabilities capabilities() const override {
+    auto c = etcd_capabilities();
+    c.fifo = true;
+    return c;
+  }
+
+  std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
+    check_open(req.key, "acquire");
+    return std::make_unique<FifoSession>(shared_from_this(), req);
+  }
+
+  Inspection inspect(const Context& ctx, const std::string& key) override {
+    check_open(key, "inspect");
+    etcdserverpb::RangeRequest r;
+    range_owner(&r, prefix() + key + "/");
+    auto resp = client().range(ctx, r, key, "inspect");
+    Inspection out;
+    out.info.key = key;
+    if (!resp.kvs().empty()) fill(ctx, resp.kvs(0), out);
+    return out;
+  }
+
+  std::vector<Inspection> list(const Context& ctx, const std::string& p) override {
+    check_open(p, "list");
+    etcdserverpb::RangeRequest r;
+    r.set_key(prefix() + p);
+    r.set_range_end(prefix_end(prefix() + p));
+    auto resp = client().range(ctx, r, p, "list");
+    // Group waiter keys by lock name; the oldest of each name holds it.
+    std::map<std::string, const mvccpb::KeyValue*> holders;
+    for (const auto& kv : resp.kvs()) {
+      auto slash = kv.key().rfind('/');
+      if (slash == std::string::npos || slash <= prefix().size()) continue;
+      auto name = kv.key().substr(prefix().size(), slash - prefix().size());
+      if (name.compare(0, p.size(), p) != 0) continue;
+      auto& h = holders[name];
+      if (!h || kv.create_revision() < h->create_revision()) h = &kv;
+    }
+    std::vector<Inspection> out;
+    for (auto& [name, kv] : holders) {
+      Inspection i;
+      i.info.key = name;
+      fill(ctx, *kv, i);
+      out.push_back(std::move(i));
+    }
+    return out;
+  }
+
+  bool force_release(const Context& ctx, const std::string& key) override {
+    check_open(key, "force_release");
+    etcdserverpb::RangeRequest r;
+    range_owner(&r, prefix() + key + "/");
+    auto owner = client().range(ctx, r, key, "force_release");
+    if (owner.kvs().empty()) return false;
+    etcdserverpb::TxnRequest txn;
+    compare_create(txn, owner.kvs(0).key(), owner.kvs(0).create_revision());
+    txn.add_success()->mutable_request_delete_range()->set_key(owner.kvs(0).key());
+    return client().txn(ctx, txn, key, "force_release").succeeded();
+  }
+
+ protected:
+  void add_holder_compare(etcdserverpb::TxnRequest& txn, const Grant& g) const override {
+    compare_create(txn, g.etcd_key, g.create_revision);
+  }
+
+ private:
+  void fill(const Context& ctx, const mvccpb::KeyValue& kv, Inspection& out) {
+    out.info.held = true;
+    out.info.fencing_token = static_cast<std::uint64_t>(kv.create_revision());
+    if (auto left = lease_remaining(ctx, kv.lease(), out.info.key)) out.info.ttl_remaining = *left;
+    out.metadata = metadata_of(kv.value());
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<EtcdBackend> make_fifo_backend(std::shared_ptr<Client> client, std::string prefix) {
+  return std::make_shared<FifoBackend>(std::move(client), std::move(prefix));
+}
+
+}  // namespace dlock::detail::etcd

@@ -1,0 +1,199 @@
+// etcd+txn://: the seed's lock. Key `<prefix><name>`; acquire = one Txn
+// `If CreateRevision(key)==0 Then Put(key, value, lease) Else Get(key)`; release = Txn on the
+// value then Delete; fencing token = the key's create revision; waiting = a watch of the key's
+// DELETE events, created (and confirmed) before the attempt that reports a loss.
+#include "etcd/keepalive_stream.hpp"
+#include "etcd/stores.hpp"
+#include "etcd/watch_hub.hpp"
+
+namespace dlock::detail::etcd {
+namespace {
+
+using clock = std::chrono::steady_clock;
+using std::chrono::milliseconds;
+
+class TxnBackend;
+
+class TxnSession final : public AcquireSession {
+ public:
+  TxnSession(std::shared_ptr<EtcdBackend> b, const AcquireRequest& req)
+      : b_(std::move(b)),
+        req_(req),
+        etcd_key_(b_->prefix() + req.key),
+        value_(EtcdBackend::make_value(req)),
+        lease_(b_->client(), req.ttl) {}
+
+  ~TxnSession() override { b_->client().watches().cancel(watch_); }
+
+  Attempt attempt(const Context& ctx) override {
+    const auto sent = clock::now();
+    auto& client = b_->client();
+    lease_.begin_attempt();
+    bool regranted = false;
+    for (;;) {
+      if (watch_ && !client.watches().rearm(*watch_)) {
+        client.watches().cancel(watch_);
+        watch_.reset();
+      }
+      const auto lease = lease_.ensure(ctx, req_.key);
+      KeepAliveStream::Ticket ticket;
+      if (lease_.reused()) ticket = client.keepalive().send(lease, req_.key);
+      etcdserverpb::TxnRequest txn;
+      auto* cmp = txn.add_compare();
+      cmp->set_key(etcd_key_);
+      cmp->set_target(etcdserverpb::Compare::CREATE);
+      cmp->set_result(etcdserverpb::Compare::EQUAL);
+      cmp->set_create_revision(0);
+      auto* put = txn.add_success()->mutable_request_put();
+      put->set_key(etcd_key_);
+      put->set_value(value_);
+      put->set_lease(lease);
+      txn.add_failure()->mutable_request_range()->set_key(etcd_key_);
+      etcdserverpb::TxnResponse r;
+      try {
+        r = client.txn(ctx, txn, req_.key, "acquire");
+      } catch (const Error& e) {
+        if (e.code() == errc::not_held && !regranted) {  // Our lease expired while we waited.
+          regranted = true;
+          lease_.drop();
+          continue;
+        }
+        throw;
+      }
+      std::int64_t rev = 0;
+      if (r.succeeded()) {
+        rev = r.header().revision();
+      } else if (r.responses_size() == 1) {
+        const auto& kvs = r.responses(0).response_range().kvs();
+        // Our own key: an earlier attempt won but its answer was lost.
+        if (!kvs.empty() && kvs[0].value() == value_ && kvs[0].lease() == lease) {
+          rev = kvs[0].create_revision();
+        }
+      }
+      if (rev != 0) {
+        if (ticket && client.keepalive().await(ctx, ticket, req_.key) <= 0) {
+          throw Error(errc::protocol_error, client.scheme(), req_.key, "acquire",
+                      "the lease expired during the attempt");
+        }
+        client.watches().cancel(watch_);
+        watch_.reset();
+        Grant g{etcd_key_, value_, lease, lease_.ttl_seconds(), rev, sent + req_.ttl};
+        lease_.hand_over();
+        b_->add_grant(req_.token, std::move(g));
+        return Attempt{true, static_cast<std::uint64_t>(rev), {}};
+      }
+      if (!watch_) {
+        // Subscribe before reporting the loss, then look once more: a release that landed
+        // between the first look and the watch is not missed.
+        watch_ = client.watches().watch_deletes(ctx, etcd_key_, req_.key);
+        lease_.keep_alive(true);
+        continue;
+      }
+      return Attempt{false, 0, {}};
+    }
+  }
+
+  bool wait(const Context& ctx, clock::time_point until) override {
+    if (!watch_) return true;
+    return b_->client().watches().wait(*watch_, ctx, until);
+  }
+
+  void abandon() noexcept override {
+    b_->client().watches().cancel(watch_);
+    watch_.reset();
+    lease_.revoke_now(Context::with_timeout(std::chrono::seconds(2)));
+  }
+
+ private:
+  std::shared_ptr<EtcdBackend> b_;
+  AcquireRequest req_;
+  std::string etcd_key_, value_;
+  AttemptLease lease_;
+  std::shared_ptr<WatchHub::Slot> watch_;
+};
+
+class TxnBackend final : public EtcdBackend {
+ public:
+  using EtcdBackend::EtcdBackend;
+
+  Capabilities capabilities() const override {
+    auto c = etcd_capabilities();
+    c.fifo = false;
+    return c;
+  }
+
+  std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
+    check_open(req.key, "acquire");
+    return std::make_unique<TxnSession>(shared_from_this(), req);
+  }
+
+  Inspection inspect(const Context& ctx, const std::string& key) override {
+    check_open(key, "inspect");
+    etcdserverpb::RangeRequest r;
+    r.set_key(prefix() + key);
+    auto resp = client().range(ctx, r, key, "inspect");
+    Inspection out;
+    out.info.key = key;
+    if (resp.kvs().empty()) return out;
+    fill(ctx, resp.kvs(0), out);
+    return out;
+  }
+
+  std::vector<Inspection> list(const Context& ctx, const std::string& p) override {
+    check_open(p, "list");
+    etcdserverpb::RangeRequest r;
+    r.set_key(prefix() + p);
+    r.set_range_end(prefix_end(prefix() + p));
+    auto resp = client().range(ctx, r, p, "list");
+    std::vector<Inspection> out;
+    for (const auto& kv : resp.kvs()) {
+      Inspection i;
+      i.info.key = kv.key().substr(prefix().size());
+      fill(ctx, kv, i);
+      out.push_back(std::move(i));
+    }
+    return out;
+  }
+
+  bool force_release(const Context& ctx, const std::string& key) override {
+    check_open(key, "force_release");
+    etcdserverpb::DeleteRangeRequest d;
+    d.set_key(prefix() + key);
+    return client().delete_range(ctx, d, key, "force_release").deleted() > 0;
+  }
+
+ protected:
+  void add_holder_compare(etcdserverpb::TxnRequest& txn, const Grant& g) const override {
+    auto* cmp = txn.add_compare();
+    cmp->set_key(g.etcd_key);
+    cmp->set_target(etcdserverpb::Compare::VALUE);
+    cmp->set_result(etcdserverpb::Compare::EQUAL);
+    cmp->set_value(g.value);
+  }
+
+ private:
+  void fill(const Context& ctx, const mvccpb::KeyValue& kv, Inspection& out) {
+    out.info.held = true;
+    out.info.fencing_token = static_cast<std::uint64_t>(kv.create_revision());
+    if (auto left = lease_remaining(ctx, kv.lease(), out.info.key)) out.info.ttl_remaining = *left;
+    out.metadata = metadata_of(kv.value());
+  }
+};
+
+}  // namespace
+
+std::shared_ptr<EtcdBackend> make_txn_backend(std::shared_ptr<Client> client, std::string prefix) {
+  return std::make_shared<TxnBackend>(std::move(client), std::move(prefix));
+}
+
+Capabilities etcd_capabilities() {
+  Capabilities c;
+  c.notifies = true;
+  c.frees_on_crash = false;
+  c.binary_keys = true;
+  c.min_ttl = std::chrono::seconds(1);
+  c.durable = true;
+  return c;
+}
+
+}  // namespace dlock::detail::etcd

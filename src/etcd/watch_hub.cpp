@@ -1,0 +1,169 @@
+#include "etcd/watch_hub.hpp"
+
+#include "etcd/client.hpp"
+
+namespace dlock::detail::etcd {
+
+using clock = std::chrono::steady_clock;
+
+WatchHub::WatchHub(Client& client) : client_(client) {}
+
+WatchHub::~WatchHub() { close(); }
+
+void WatchHub::close() noexcept {
+  {
+    std::lock_guard lk(mu_);
+    if (closed_) return;
+    closed_ = true;
+    for (auto& [id, s] : slots_) {
+      s->fired = true;
+      s->broken = true;
+      s->ended = true;
+      s->cv.notify_all();
+    }
+    slots_.clear();
+  }
+  std::lock_guard wl(write_mu_);
+  if (open_) dead_.push_back(std::move(open_));
+  for (auto& s : dead_) {
+    s->cc->TryCancel();
+    if (s->reader.joinable()) s->reader.join();
+  }
+  dead_.clear();
+}
+
+void WatchHub::read_loop(Open* s) {
+  etcdserverpb::WatchResponse resp;
+  while (s->rw->Read(&resp)) {
+    std::lock_guard lk(mu_);
+    auto it = slots_.find(resp.watch_id());
+    if (it == slots_.end()) continue;
+    Slot& slot = *it->second;
+    if (resp.created()) slot.created = true;
+    if (resp.canceled() || resp.compact_revision() != 0) {
+      slot.fired = true;  // etcd ended the watch: re-read.
+      slot.ended = true;
+      slot.cancel_reason = resp.cancel_reason();
+    }
+    for (auto& ev : resp.events()) {
+      if (ev.type() == mvccpb::Event::DELETE) slot.fired = true;
+    }
+    slot.cv.notify_all();
+  }
+  {
+    std::lock_guard lk(mu_);
+    s->broken = true;
+    for (auto& [id, slot] : slots_) {
+      slot->fired = true;
+      slot->broken = true;
+      slot->ended = true;
+      slot->cv.notify_all();
+    }
+    slots_.clear();
+  }
+  s->rw->Finish();
+}
+
+bool WatchHub::write(const etcdserverpb::WatchRequest& req, std::string_view lock_key) {
+  std::lock_guard wl(write_mu_);
+  {
+    std::lock_guard lk(mu_);
+    if (closed_) throw Error(errc::closed, client_.scheme(), std::string(lock_key), "watch");
+    if (open_ && open_->broken) dead_.push_back(std::move(open_));
+  }
+  for (auto& d : dead_) {
+    d->cc->TryCancel();
+    if (d->reader.joinable()) d->reader.join();
+  }
+  dead_.clear();
+  if (!open_) {
+    if (!req.has_create_request()) return false;  // Nothing to cancel on a new stream.
+    auto s = std::make_unique<Open>();
+    s->cc = std::make_unique<grpc::ClientContext>();
+    client_.prepare_stream(*s->cc);
+    s->rw = client_.watch_stub().Watch(s->cc.get());
+    s->reader = std::thread([this, p = s.get()] { read_loop(p); });
+    open_ = std::move(s);
+  }
+  if (open_->rw->Write(req)) return true;
+  open_->cc->TryCancel();  // The reader then ends every slot of this stream.
+  return false;
+}
+
+std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, const std::string& key,
+                                                        std::string_view lock_key) {
+  const auto limit =
+      clock::now() + std::min<clock::duration>(ctx.remaining(), client_.request_timeout());
+  for (;;) {
+    auto slot = std::make_shared<Slot>();
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) throw Error(errc::closed, client_.scheme(), std::string(lock_key), "watch");
+      slot->id = next_id_++;
+      slots_[slot->id] = slot;
+    }
+    etcdserverpb::WatchRequest req;
+    auto* c = req.mutable_create_request();
+    c->set_key(key);
+    c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+    c->set_watch_id(slot->id);
+    bool written = write(req, lock_key);
+    std::unique_lock lk(mu_);
+    if (written) {
+      slot->cv.wait_until(lk, ctx.stop_token(), limit,
+                          [&] { return slot->created || slot->broken; });
+    }
+    if (slot->created && !slot->broken) {
+      if (slot->fired && !slot->cancel_reason.empty()) {
+        slots_.erase(slot->id);
+        throw Error(errc::protocol_error, client_.scheme(), std::string(lock_key), "watch",
+                    "etcd refused the watch: " + slot->cancel_reason);
+      }
+      return slot;
+    }
+    slots_.erase(slot->id);
+    lk.unlock();
+    if (ctx.stop_requested()) {
+      throw Error(errc::cancelled, client_.scheme(), std::string(lock_key), "watch");
+    }
+    if (clock::now() >= limit) {
+      cancel(slot);
+      throw Error(ctx.expired() ? errc::timeout : errc::unavailable, client_.scheme(),
+                  std::string(lock_key), "watch", "etcd did not confirm the watch in time");
+    }
+    // The stream broke before the confirmation: retry on a new stream after a short pause.
+    std::mutex m;
+    std::condition_variable_any cv;
+    std::unique_lock pause(m);
+    cv.wait_for(pause, ctx.stop_token(), std::chrono::milliseconds(50), [] { return false; });
+  }
+}
+
+bool WatchHub::wait(Slot& slot, const Context& ctx, clock::time_point until) {
+  std::unique_lock lk(mu_);
+  return slot.cv.wait_until(lk, ctx.stop_token(), std::min(until, ctx.deadline()),
+                            [&] { return slot.fired; });
+}
+
+bool WatchHub::rearm(Slot& slot) {
+  std::lock_guard lk(mu_);
+  if (slot.ended) return false;
+  slot.fired = false;
+  return true;
+}
+
+void WatchHub::cancel(const std::shared_ptr<Slot>& slot) noexcept {
+  if (!slot) return;
+  {
+    std::lock_guard lk(mu_);
+    if (slots_.erase(slot->id) == 0 && slot->broken) return;
+  }
+  etcdserverpb::WatchRequest req;
+  req.mutable_cancel_request()->set_watch_id(slot->id);
+  try {
+    write(req, "");
+  } catch (...) {
+  }
+}
+
+}  // namespace dlock::detail::etcd

@@ -1,0 +1,84 @@
+// One Watch stream per client, multiplexing every wait of the store object.
+//
+// A wait creates a watch of DELETE events on one key with no start revision, so etcd serves
+// it from its "synced" group (no 100 ms catch-up tick), and waits for etcd's confirmation:
+// from then on no delete of that key is missed. Watch ids are chosen by the client (etcd 3.4+),
+// so answers are routed without relying on their order. A reader thread routes the answers;
+// a broken stream ends every wait with "may have changed" (the caller re-reads).
+#pragma once
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "dlock/context.hpp"
+#include "rpc.grpc.pb.h"
+
+namespace dlock::detail::etcd {
+
+class Client;
+
+class WatchHub {
+ public:
+  struct Slot;
+
+  explicit WatchHub(Client& client);
+  ~WatchHub();
+  WatchHub(const WatchHub&) = delete;
+  WatchHub& operator=(const WatchHub&) = delete;
+
+  /// Watches `key` for DELETE events and waits until etcd confirms the watch (one round trip
+  /// on the stream). Throws `Error` (unavailable, timeout, cancelled, closed).
+  std::shared_ptr<Slot> watch_deletes(const Context& ctx, const std::string& key,
+                                      std::string_view lock_key);
+  /// Waits until the key was deleted or the watch ended (stream broke, etcd cancelled or
+  /// compacted it): true, the caller re-reads. False when `until` passes or `ctx` ends.
+  bool wait(Slot& slot, const Context& ctx, std::chrono::steady_clock::time_point until);
+  /// Clears a DELETE seen earlier so the watch can be waited on again. False when the watch
+  /// itself ended (stream broke, etcd cancelled it): make a new one.
+  bool rearm(Slot& slot);
+  /// Cancels the watch (no answer awaited). Never throws.
+  void cancel(const std::shared_ptr<Slot>& slot) noexcept;
+
+  /// Ends the stream. Idempotent.
+  void close() noexcept;
+
+ private:
+  using Stream = grpc::ClientReaderWriter<etcdserverpb::WatchRequest, etcdserverpb::WatchResponse>;
+  struct Open {
+    std::unique_ptr<grpc::ClientContext> cc;
+    std::unique_ptr<Stream> rw;
+    std::thread reader;
+    bool broken = false;
+  };
+  void read_loop(Open* s);
+  bool write(const etcdserverpb::WatchRequest& req, std::string_view lock_key);
+
+  Client& client_;
+  std::mutex write_mu_;  // Serializes writes and (re)opening.
+  std::unique_ptr<Open> open_;
+  std::vector<std::unique_ptr<Open>> dead_;
+
+  std::mutex mu_;  // Guards the slots and `closed_`.
+  std::map<std::int64_t, std::shared_ptr<Slot>> slots_;
+  std::int64_t next_id_ = 1;
+  bool closed_ = false;
+};
+
+struct WatchHub::Slot {
+  std::int64_t id = 0;
+  bool created = false;
+  bool fired = false;   // A DELETE was seen, or the watch ended.
+  bool broken = false;  // The stream broke.
+  bool ended = false;   // The watch no longer exists (stream broke, etcd cancelled it).
+  std::string cancel_reason;
+  std::condition_variable_any cv;
+};
+
+}  // namespace dlock::detail::etcd
