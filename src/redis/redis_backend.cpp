@@ -21,12 +21,14 @@ bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.
 
 // The names of one lock's keys (see scripts.hpp).
 struct LockKeys {
-  std::string lock, fence, meta, channel;
+  std::string lock, fence, meta, queue, qexp, wake;
   LockKeys(const std::string& prefix, const std::string& name)
       : lock(prefix + name),
         fence("{" + lock + "}:fence"),
         meta("{" + lock + "}:meta"),
-        channel("{" + lock + "}:wake") {}
+        queue("{" + lock + "}:queue"),
+        qexp("{" + lock + "}:qexp"),
+        wake("{" + lock + "}:wake:") {}
 };
 
 std::uint64_t parse_u64(std::string_view s) {
@@ -53,14 +55,17 @@ class RedisSession final : public AcquireSession {
   ~RedisSession() override;
   Attempt attempt(const Context& ctx) override;
   bool wait(const Context& ctx, clock::time_point until) override;
+  void abandon() noexcept override;
 
  private:
   std::shared_ptr<RedisBackend> b_;
   AcquireRequest req_;
   LockKeys keys_;
   std::string ttl_;
-  std::shared_ptr<Subscriber::Channel> channel_;
+  std::shared_ptr<Subscriber::Channel> channel_;  // {K}:wake:<token>, once subscribed.
   std::uint64_t seen_ = 0;
+  bool queued_ = false;               // An attempt put (or may have put) us in the queue.
+  clock::time_point last_attempt_{};  // Our queue entry expires a lifetime after this.
 };
 
 class RedisBackend final : public Backend, public std::enable_shared_from_this<RedisBackend> {
@@ -83,6 +88,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   Capabilities capabilities() const override {
     Capabilities c;
     c.notifies = true;
+    c.fifo = true;
     c.binary_keys = true;
     c.min_ttl = milliseconds(1);
     return c;
@@ -96,7 +102,8 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool release(const Context& ctx, const std::string& key, const std::string& token) override {
     check_open("release");
     LockKeys k(cfg_.prefix, key);
-    auto r = eval(ctx, release_script(), key, "release", {k.lock, k.meta}, {token, k.channel});
+    auto r = eval(ctx, release_script(), key, "release", {k.lock, k.meta, k.queue, k.qexp},
+                  {token, k.wake});
     return r.integer == 1;
   }
 
@@ -145,7 +152,8 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool force_release(const Context& ctx, const std::string& key) override {
     check_open("force_release");
     LockKeys k(cfg_.prefix, key);
-    auto r = eval(ctx, force_release_script(), key, "force_release", {k.lock, k.meta}, {k.channel});
+    auto r = eval(ctx, force_release_script(), key, "force_release",
+                  {k.lock, k.meta, k.queue, k.qexp}, {k.wake});
     return r.integer > 0;
   }
 
@@ -160,10 +168,18 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   const RedisConfig& config() const { return cfg_; }
   Subscriber& subscriber() { return *sub_; }
 
+  /// How long a queue entry lives without a retry of its waiter: long enough for a retry's
+  /// round trip, short enough that a crashed waiter delays the others only briefly.
+  milliseconds queue_entry_lifetime() const {
+    return 2 * cfg_.command_timeout + milliseconds(1000);
+  }
+
   Attempt try_acquire(const Context& ctx, const AcquireRequest& req, const LockKeys& k,
-                      const std::string& ttl) {
-    auto r = eval(ctx, acquire_script(), req.key, "acquire", {k.lock, k.fence, k.meta},
-                  {req.token, ttl, req.metadata});
+                      const std::string& ttl, bool enqueue) {
+    const std::string life = std::to_string(queue_entry_lifetime().count());
+    auto r =
+        eval(ctx, acquire_script(), req.key, "acquire", {k.lock, k.fence, k.meta, k.queue, k.qexp},
+             {req.token, ttl, req.metadata, enqueue ? "1" : "0", life});
     if (r.elements.size() != 2) bad_reply(req.key, "acquire");
     Attempt a;
     a.acquired = r.elements[0].integer == 1;
@@ -174,6 +190,12 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
       a.holder_ttl = milliseconds(r.elements[1].integer);
     }
     return a;
+  }
+
+  /// Removes a waiter's queue entry (waking the next waiter if the lock is free).
+  void leave_queue(const AcquireRequest& req, const LockKeys& k) {
+    eval(Context::with_timeout(cfg_.command_timeout), leave_queue_script(), req.key, "acquire",
+         {k.lock, k.queue, k.qexp}, {req.token, k.wake});
   }
 
   void check_open(const char* step) const {
@@ -195,7 +217,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     // Undo the grant before failing (conditional on our token).
     try {
       eval(Context::with_timeout(cfg_.command_timeout), release_script(), req.key, "acquire",
-           {k.lock, k.meta}, {req.token, k.channel});
+           {k.lock, k.meta, k.queue, k.qexp}, {req.token, k.wake});
     } catch (...) {
     }
     if (r.is_error()) throw_server_error(scheme_, req.key, "acquire", r.str);
@@ -263,19 +285,39 @@ RedisSession::~RedisSession() {
 
 Attempt RedisSession::attempt(const Context& ctx) {
   b_->check_open("acquire");
-  // Note the channel's version first: a release published after this is a change to wait for.
+  // The first attempt only takes a free lock nobody queues for. Later ones (made after we
+  // subscribed to our wake-up channel) also queue us, so a release wakes us in turn.
+  const bool enqueue = channel_ != nullptr;
+  // Note the channel's version first: a wake-up published after this is one to wait for.
   if (channel_) seen_ = b_->subscriber().version(*channel_);
-  return b_->try_acquire(ctx, req_, keys_, ttl_);
+  if (enqueue) {
+    queued_ = true;
+    last_attempt_ = clock::now();
+  }
+  return b_->try_acquire(ctx, req_, keys_, ttl_, enqueue);
 }
 
 bool RedisSession::wait(const Context& ctx, clock::time_point until) {
-  auto limit = std::min(until, ctx.deadline());
   if (!channel_) {
-    // First loss: subscribe now, then retry at once; the retry's loss is then covered.
-    channel_ = b_->subscriber().subscribe(keys_.channel, limit, ctx.stop_token());
+    // First loss: subscribe (bounded by the command timeout), then retry at once.
+    auto limit = std::min(ctx.deadline(), clock::now() + b_->config().command_timeout);
+    channel_ = b_->subscriber().subscribe(keys_.wake + req_.token, limit, ctx.stop_token());
     return false;
   }
+  // Retry before our queue entry expires (half its lifetime leaves room for the round trip).
+  auto refresh = last_attempt_ + b_->queue_entry_lifetime() / 2;
+  auto limit = std::min({until, ctx.deadline(), refresh});
   return b_->subscriber().wait_change(*channel_, seen_, limit, ctx.stop_token());
+}
+
+void RedisSession::abandon() noexcept {
+  if (!queued_) return;
+  queued_ = false;
+  try {
+    b_->leave_queue(req_, keys_);
+  } catch (...) {
+    // Unreachable server: the entry expires by itself within its lifetime.
+  }
 }
 
 }  // namespace

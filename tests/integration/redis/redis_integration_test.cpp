@@ -203,10 +203,11 @@ TEST_F(RedisTest, AclUserLimitedToLockKeys) {
   RedisServer server;
   RawClient admin(server.port());
   auto r = admin.cmd(
-      {"ACL",      "SETUSER",       "locker",       "on",       ">pw",   "resetkeys", "~lock:*",
-       "~{lock:*", "resetchannels", "&{lock:*",     "-@all",    "+ping", "+eval",     "+evalsha",
-       "+scan",    "+subscribe",    "+unsubscribe", "+publish", "+set",  "+get",      "+del",
-       "+incr",    "+pexpire",      "+pttl",        "+type"});
+      {"ACL",      "SETUSER",       "locker",       "on",       ">pw",     "resetkeys", "~lock:*",
+       "~{lock:*", "resetchannels", "&{lock:*",     "-@all",    "+ping",   "+eval",     "+evalsha",
+       "+scan",    "+subscribe",    "+unsubscribe", "+publish", "+set",    "+get",      "+del",
+       "+incr",    "+pexpire",      "+pttl",        "+type",    "+exists", "+time",     "+lindex",
+       "+lpop",    "+rpush",        "+lrem",        "+zscore",  "+zadd",   "+zrem"});
   ASSERT_FALSE(r.is_error()) << r.str;
   const std::string base = "127.0.0.1:" + std::to_string(server.port());
   auto a = open("redis://locker:pw@" + base);
@@ -267,7 +268,8 @@ TEST_F(RedisTest, ManyThreadsShareOneConnectionAndOneSubscriber) {
       }
     });
   }
-  // Meanwhile several waiters on one key share one subscription.
+  // Meanwhile several waiters on one key, each subscribed to its own wake-up channel on the
+  // store's one subscriber connection.
   Lease hog = store.acquire({}, "shared", {.ttl = 30s});
   std::vector<std::thread> waiters;
   for (int i = 0; i < 4; ++i) {
@@ -276,27 +278,83 @@ TEST_F(RedisTest, ManyThreadsShareOneConnectionAndOneSubscriber) {
       l.release();
     });
   }
-  for (auto& th : threads) th.join();
+  auto channels = [&] {
+    return raw.cmd({"PUBSUB", "CHANNELS", "{lock:shared}:wake:*"}).elements.size();
+  };
   auto t0 = clock::now();
-  while (clock::now() - t0 < 5s) {
-    auto numsub = raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"});
-    if (numsub.elements.size() == 2 && numsub.elements[1].integer == 1) break;
-    std::this_thread::sleep_for(10ms);
-  }
-  EXPECT_EQ(raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"}).elements[1].integer, 1);
+  while (channels() != 4 && clock::now() - t0 < 5s) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(channels(), 4u);
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(raw.cmd({"LLEN", "{lock:shared}:queue"}).integer, 4);
   hog.release();
   for (auto& th : waiters) th.join();
   EXPECT_EQ(ok.load(), kThreads * kIters);
   // The store used exactly two connections: commands and subscriptions (+ ours).
   auto list = raw.cmd({"CLIENT", "LIST"}).str;
   EXPECT_EQ(std::count(list.begin(), list.end(), '\n'), 3) << list;
-  // The last waiter left: nothing stays subscribed.
+  // The last waiter left: nothing stays subscribed or queued.
   t0 = clock::now();
-  while (raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"}).elements[1].integer != 0 &&
-         clock::now() - t0 < 5s) {
-    std::this_thread::sleep_for(10ms);
+  while (channels() != 0 && clock::now() - t0 < 5s) std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(channels(), 0u);
+  EXPECT_EQ(raw.cmd({"EXISTS", "{lock:shared}:queue", "{lock:shared}:qexp"}).integer, 0);
+}
+
+TEST_F(RedisTest, WaitersAreServedInArrivalOrder) {
+  RedisServer server;
+  std::vector<Store> stores;
+  for (int i = 0; i < 5; ++i) stores.push_back(open(server.url()));
+  Lease hog = stores[0].acquire({}, "fifo", {.ttl = 30s});
+  RawClient raw(server.port());
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<std::thread> waiters;
+  for (int i = 1; i <= 4; ++i) {
+    waiters.emplace_back([&, i] {
+      Lease l = stores[i].acquire(Context::with_timeout(20s), "fifo", {.ttl = 10s});
+      {
+        std::lock_guard lk(mu);
+        order.push_back(i);
+      }
+      std::this_thread::sleep_for(20ms);
+      l.release();
+    });
+    // Wait until waiter i is queued before starting the next one.
+    auto t0 = clock::now();
+    while (raw.cmd({"LLEN", "{lock:fifo}:queue"}).integer < i && clock::now() - t0 < 5s) {
+      std::this_thread::sleep_for(5ms);
+    }
   }
-  EXPECT_EQ(raw.cmd({"PUBSUB", "NUMSUB", "{lock:shared}:wake"}).elements[1].integer, 0);
+  // A newcomer cannot jump the queue even when the lock is free for a moment.
+  hog.release();
+  for (auto& th : waiters) th.join();
+  EXPECT_EQ(order, (std::vector<int>{1, 2, 3, 4}));
+}
+
+TEST_F(RedisTest, GivingUpLeavesTheQueueAndWakesTheNext) {
+  RedisServer server;
+  auto a = open(server.url());
+  auto b = open(server.url());
+  auto c = open(server.url());
+  Lease hog = a.acquire({}, "q", {.ttl = 30s});
+  RawClient raw(server.port());
+  // b queues, then times out: its entry goes with it.
+  EXPECT_THROW(b.acquire(Context::with_timeout(300ms), "q"), Error);
+  EXPECT_EQ(raw.cmd({"LLEN", "{lock:q}:queue"}).integer, 0);
+  // c queues behind a crashed waiter's entry (a token nobody retries): once that entry
+  // expires, c gets the free lock without waiting for its own backoff.
+  raw.cmd({"RPUSH", "{lock:q}:queue", "dead"});
+  raw.cmd({"ZADD", "{lock:q}:qexp", "99999999999999", "dead"});
+  std::thread waiter([&] {
+    Lease l = c.acquire(Context::with_timeout(20s), "q", {.ttl = 5s});
+    EXPECT_TRUE(l.held());
+  });
+  std::this_thread::sleep_for(300ms);
+  // Make the dead entry expire now; release wakes nobody (the head is dead) but c's retry,
+  // bounded by the backoff, finds the dead head purged.
+  raw.cmd({"ZADD", "{lock:q}:qexp", "1", "dead"});
+  hog.release();
+  waiter.join();
+  EXPECT_EQ(raw.cmd({"LLEN", "{lock:q}:queue"}).integer, 0);
 }
 
 TEST_F(RedisTest, ReleaseWakesAWaiterLongBeforeItsBackoff) {
