@@ -199,6 +199,9 @@ void Client::prepare(grpc::ClientContext& cc, const Context&) {
 }
 
 void Client::prepare_stream(grpc::ClientContext& cc) {
+  // etcd checks a stream's token at each watch it creates and simple tokens expire (5 min by
+  // default): every new stream starts with a fresh token.
+  if (!user_.empty()) authenticate(Context::with_timeout(request_timeout_));
   cc.set_wait_for_ready(false);
   cc.set_initial_metadata_corked(true);  // Creating the stream never blocks; the first write sends.
   std::lock_guard lk(token_mu_);

@@ -59,7 +59,8 @@ class Client {
   KeepAliveStream& keepalive() { return *keepalive_; }
   WatchHub& watches() { return *watches_; }
 
-  /// Prepares a stream's context: auth token, no deadline, fail fast when not connected.
+  /// Prepares a stream's context: a fresh auth token (one round trip when a user is set), no
+  /// deadline, fail fast when not connected. Throws `Error`.
   void prepare_stream(grpc::ClientContext& cc);
   pb::Lease::Stub& lease_stub() { return *lease_; }
   pb::Watch::Stub& watch_stub() { return *watch_; }
@@ -67,6 +68,8 @@ class Client {
   /// Closes the streams and cancels background work; later calls throw `errc::closed`.
   void close() noexcept;
   bool closed() const { return closed_; }
+  /// Whether calls authenticate (a user is configured).
+  bool uses_auth() const { return !user_.empty(); }
 
  private:
   template <class Resp, class Fn>

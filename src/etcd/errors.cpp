@@ -23,9 +23,10 @@ errc map_status(const grpc::Status& status, const Context& ctx) {
       return errc::auth_failed;
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::FAILED_PRECONDITION:
-      // etcd answers a wrong password and "auth not enabled" with these codes.
-      if (msg.find("authentication failed") != std::string::npos ||
-          msg.find("invalid user") != std::string::npos || msg.find("auth") != std::string::npos) {
+      // etcd answers a wrong password, a missing user ("user name is empty": no credentials
+      // while auth is on) and "authentication is not enabled" with these codes.
+      if (msg.find("auth") != std::string::npos || msg.find("user name") != std::string::npos ||
+          msg.find("invalid user") != std::string::npos) {
         return errc::auth_failed;
       }
       return errc::protocol_error;

@@ -64,7 +64,8 @@ void WatchHub::read_loop(Open* s) {
   s->rw->Finish();
 }
 
-bool WatchHub::write(const etcdserverpb::WatchRequest& req, std::string_view lock_key) {
+bool WatchHub::write(const etcdserverpb::WatchRequest& req, std::string_view lock_key,
+                     const std::shared_ptr<Slot>& slot) {
   std::lock_guard wl(write_mu_);
   {
     std::lock_guard lk(mu_);
@@ -85,6 +86,11 @@ bool WatchHub::write(const etcdserverpb::WatchRequest& req, std::string_view loc
     s->reader = std::thread([this, p = s.get()] { read_loop(p); });
     open_ = std::move(s);
   }
+  if (slot) {
+    // Registered only now, after older streams' readers ended: their cleanup cannot touch it.
+    std::lock_guard lk(mu_);
+    slots_[slot->id] = slot;
+  }
   if (open_->rw->Write(req)) return true;
   open_->cc->TryCancel();  // The reader then ends every slot of this stream.
   return false;
@@ -94,32 +100,42 @@ std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, cons
                                                         std::string_view lock_key) {
   const auto limit =
       clock::now() + std::min<clock::duration>(ctx.remaining(), client_.request_timeout());
+  bool refused = false;
   for (;;) {
     auto slot = std::make_shared<Slot>();
     {
       std::lock_guard lk(mu_);
       if (closed_) throw Error(errc::closed, client_.scheme(), std::string(lock_key), "watch");
       slot->id = next_id_++;
-      slots_[slot->id] = slot;
     }
     etcdserverpb::WatchRequest req;
     auto* c = req.mutable_create_request();
     c->set_key(key);
     c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
     c->set_watch_id(slot->id);
-    bool written = write(req, lock_key);
+    bool written = write(req, lock_key, slot);
     std::unique_lock lk(mu_);
     if (written) {
       slot->cv.wait_until(lk, ctx.stop_token(), limit,
                           [&] { return slot->created || slot->broken; });
     }
     if (slot->created && !slot->broken) {
-      if (slot->fired && !slot->cancel_reason.empty()) {
-        slots_.erase(slot->id);
-        throw Error(errc::protocol_error, client_.scheme(), std::string(lock_key), "watch",
+      if (!slot->fired || slot->cancel_reason.empty()) return slot;
+      slots_.erase(slot->id);
+      if (!client_.uses_auth() || refused) {
+        throw Error(errc::auth_failed, client_.scheme(), std::string(lock_key), "watch",
                     "etcd refused the watch: " + slot->cancel_reason);
       }
-      return slot;
+      // The stream's token expired: a new stream (with a fresh token) and one more try.
+      refused = true;
+      lk.unlock();
+      std::lock_guard wl(write_mu_);
+      if (open_) {
+        open_->cc->TryCancel();
+        std::lock_guard relock(mu_);
+        open_->broken = true;
+      }
+      continue;
     }
     slots_.erase(slot->id);
     lk.unlock();
@@ -161,7 +177,7 @@ void WatchHub::cancel(const std::shared_ptr<Slot>& slot) noexcept {
   etcdserverpb::WatchRequest req;
   req.mutable_cancel_request()->set_watch_id(slot->id);
   try {
-    write(req, "");
+    write(req, "", nullptr);
   } catch (...) {
   }
 }

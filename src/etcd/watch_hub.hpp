@@ -58,7 +58,9 @@ class WatchHub {
     bool broken = false;
   };
   void read_loop(Open* s);
-  bool write(const etcdserverpb::WatchRequest& req, std::string_view lock_key);
+  /// Writes `req` (opening a stream if needed); registers `slot` (if any) just before.
+  bool write(const etcdserverpb::WatchRequest& req, std::string_view lock_key,
+             const std::shared_ptr<Slot>& slot);
 
   Client& client_;
   std::mutex write_mu_;  // Serializes writes and (re)opening.

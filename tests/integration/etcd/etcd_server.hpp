@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -14,11 +15,16 @@
 namespace dlock::test {
 
 /// One etcd cluster of `n` members (one by default), started by the constructor and killed
-/// by the destructor. `extra` arguments are given to every member (e.g. TLS flags).
+/// by the destructor. `extra` arguments are given to every member (e.g. TLS flags). With
+/// `etcdctl_tls_flags` (e.g. "--cacert=... --cert=... --key=...") the client URLs are https.
 class EtcdCluster {
  public:
-  explicit EtcdCluster(int n = 1, std::vector<std::string> extra = {}, bool tls = false)
-      : dir_("dlock-etcd"), extra_(std::move(extra)), tls_(tls) {
+  explicit EtcdCluster(int n = 1, std::vector<std::string> extra = {},
+                       std::string etcdctl_tls_flags = {})
+      : dir_("dlock-etcd"),
+        extra_(std::move(extra)),
+        tls_(!etcdctl_tls_flags.empty()),
+        tls_flags_(std::move(etcdctl_tls_flags)) {
     std::string initial;
     for (int i = 0; i < n; ++i) {
       Member m;
@@ -74,6 +80,21 @@ class EtcdCluster {
     return std::system(cmd.c_str());
   }
 
+  /// What `etcdctl <args>` prints on stdout ("" on failure).
+  std::string etcdctl_output(const std::string& args) {
+    std::string cmd =
+        "ETCDCTL_API=3 etcdctl --dial-timeout=2s --endpoints=" + endpoints(tls_ ? "https://" : "") +
+        " " + tls_flags_ + " " + args + " 2>/dev/null";
+    std::string out;
+    if (FILE* f = ::popen(cmd.c_str(), "r")) {
+      char buf[4096];
+      std::size_t n;
+      while ((n = std::fread(buf, 1, sizeof buf, f)) > 0) out.append(buf, n);
+      ::pclose(f);
+    }
+    return out;
+  }
+
   /// "127.0.0.1:p1,127.0.0.1:p2,..." (members that are running), each with `scheme` prepended.
   std::string endpoints(const std::string& scheme = {}) {
     std::string s;
@@ -100,7 +121,6 @@ class EtcdCluster {
   int size() const { return static_cast<int>(members_.size()); }
   const std::filesystem::path& dir() const { return dir_.path(); }
   std::string log(int i) const { return read_file(dir_.path() / (members_[i].name + ".log")); }
-  void set_etcdctl_tls_flags(std::string flags) { tls_flags_ = std::move(flags); }
 
  private:
   struct Member {

@@ -1,0 +1,284 @@
+// etcd stores against a real single etcd member: interop with `etcdctl lock` (both
+// directions), URL handling, auth, TLS, an unreachable cluster, lease loss when etcd dies,
+// and waiting across a compaction.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "dlock/dlock.hpp"
+#include "dlock/etcd.hpp"
+#include "integration/etcd/etcd_server.hpp"
+
+namespace dlock::test {
+namespace {
+
+using namespace std::chrono_literals;
+using clock = std::chrono::steady_clock;
+
+std::string unique(const std::string& base) {
+  static std::atomic<int> n{0};
+  return base + "-" + std::to_string(::getpid()) + "-" + std::to_string(n++);
+}
+
+errc code_of(const std::function<void()>& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return static_cast<errc>(e.code().value());
+  }
+  return static_cast<errc>(0);
+}
+
+class EtcdTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ::setenv("ETCDCTL_API", "3", 1);
+    etcd_ = new EtcdCluster();
+  }
+  static void TearDownTestSuite() {
+    delete etcd_;
+    etcd_ = nullptr;
+  }
+  static EtcdCluster* etcd_;
+  std::string url(const std::string& scheme = "etcd") {
+    return scheme + "://" + etcd_->endpoints() + "/?prefix=lock/";
+  }
+};
+EtcdCluster* EtcdTest::etcd_ = nullptr;
+
+bool wait_until(const std::function<bool()>& pred, std::chrono::milliseconds timeout) {
+  auto until = clock::now() + timeout;
+  while (clock::now() < until) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(20ms);
+  }
+  return pred();
+}
+
+TEST_F(EtcdTest, EtcdctlLockExcludesDlock) {
+  auto name = unique("ctl-holds");
+  Store s = open(url());
+  Child ctl({"etcdctl", "--endpoints=" + etcd_->endpoints(), "lock", "lock/" + name, "sleep", "3"});
+  ASSERT_TRUE(wait_until([&] { return s.is_locked({}, name); }, 10s)) << "etcdctl never locked";
+  EXPECT_FALSE(s.try_acquire({}, name).has_value());
+  auto start = clock::now();
+  Lease l = s.acquire(Context::with_timeout(20s), name);
+  EXPECT_TRUE(l.held());
+  EXPECT_GT(clock::now() - start, 500ms);  // It waited for etcdctl's command to end.
+  EXPECT_EQ(ctl.wait(5s) == -1, false) << "etcdctl still running while dlock holds the lock";
+}
+
+TEST_F(EtcdTest, DlockExcludesEtcdctlLock) {
+  auto name = unique("dlock-holds");
+  TempDir dir;
+  auto marker = (dir.path() / "ran").string();
+  Store s = open(url());
+  Lease l = s.acquire({}, name, {.ttl = 30s});
+  Child ctl(
+      {"etcdctl", "--endpoints=" + etcd_->endpoints(), "lock", "lock/" + name, "touch", marker});
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(std::filesystem::exists(marker)) << "etcdctl ran while dlock held the lock";
+  EXPECT_EQ(l.release().status, ReleaseStatus::released);
+  EXPECT_TRUE(wait_until([&] { return std::filesystem::exists(marker); }, 10s))
+      << "etcdctl never got the lock after dlock released it";
+  ctl.wait(5s);
+}
+
+TEST_F(EtcdTest, WaitersAreServedInArrivalOrder) {
+  auto name = unique("fifo");
+  Store s = open(url());
+  Lease first = s.acquire({}, name);
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<std::thread> ts;
+  std::vector<Store> stores;  // One object each: core queues same-key calls of one object.
+  for (int i = 0; i < 4; ++i) stores.push_back(open(url()));
+  for (int i = 0; i < 4; ++i) {
+    ts.emplace_back([&, i] {
+      Lease l = stores[i].acquire(Context::with_timeout(30s), name);
+      std::lock_guard lk(mu);
+      order.push_back(i);
+    });
+    // Each waiter is queued before the next one starts.
+    ASSERT_TRUE(wait_until(
+        [&] {
+          auto keys = etcd_->etcdctl_output("get --prefix lock/" + name + "/ --keys-only");
+          return std::count(keys.begin(), keys.end(), '/') >= 2 * (i + 2);
+        },
+        5s));
+  }
+  first.release();
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
+}
+
+TEST_F(EtcdTest, UrlsAndConfig) {
+  EXPECT_EQ(code_of([&] { open(url() + "&bogus=1"); }), errc::invalid_argument);
+  EXPECT_EQ(code_of([&] { open("etcd://127.0.0.1:1/some/path"); }), errc::invalid_argument);
+  EXPECT_EQ(code_of([&] { open(url() + "&dial_timeout=-1s"); }), errc::invalid_argument);
+  Store txn = open(url("etcd+txn"));
+  EXPECT_EQ(txn.scheme(), "etcd+txn");
+  EXPECT_FALSE(txn.capabilities().fifo);
+  Store fifo = open(url());
+  EXPECT_TRUE(fifo.capabilities().fifo);
+  EXPECT_TRUE(fifo.capabilities().notifies);
+  EtcdConfig c;
+  c.endpoints = {"127.0.0.1:" + std::to_string(etcd_->client_port(0))};
+  c.prefix = "cfg/";
+  c.mode = EtcdConfig::Mode::txn;
+  Store s = open(c);
+  auto name = unique("cfg");
+  Lease l = s.acquire({}, name);
+  EXPECT_EQ(etcd_->etcdctl("get cfg/" + name + " --print-value-only"), 0);
+  // The txn store's key is exactly <prefix><name>; its create revision is the fencing token.
+  auto info = s.inspect({}, name);
+  EXPECT_TRUE(info.held);
+  EXPECT_EQ(info.fencing_token, l.fencing_token());
+}
+
+TEST_F(EtcdTest, NothingListeningIsUnavailableWithinTheDialTimeout) {
+  auto port = free_port();
+  auto start = clock::now();
+  EXPECT_EQ(
+      code_of([&] { open("etcd://127.0.0.1:" + std::to_string(port) + "/?dial_timeout=500ms"); }),
+      errc::unavailable);
+  EXPECT_LT(clock::now() - start, 5s);
+}
+
+TEST_F(EtcdTest, WaiterSurvivesCompaction) {
+  auto name = unique("compact");
+  Store a = open(url()), b = open(url());
+  Lease held = a.acquire({}, name);
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    Lease l = b.acquire(Context::with_timeout(30s), name);
+    got = true;
+  });
+  std::this_thread::sleep_for(300ms);
+  // Write some revisions, then compact everything up to now.
+  for (int i = 0; i < 5; ++i) etcd_->etcdctl("put compact-filler " + std::to_string(i));
+  ASSERT_EQ(std::system(("ETCDCTL_API=3 etcdctl --endpoints=" + etcd_->endpoints() +
+                         " compact $(ETCDCTL_API=3 etcdctl --endpoints=" + etcd_->endpoints() +
+                         " endpoint status -w fields | awk '/\"Revision\"/ {print $3}')"
+                         " >/dev/null 2>&1")
+                            .c_str()),
+            0);
+  std::this_thread::sleep_for(200ms);
+  EXPECT_FALSE(got.load());
+  held.release();
+  waiter.join();
+  EXPECT_TRUE(got.load());
+}
+
+// ---- Auth ----
+
+TEST(EtcdAuth, WrongPasswordIsAuthFailedAndTheRightOneWorks) {
+  ::setenv("ETCDCTL_API", "3", 1);
+  EtcdCluster etcd(1, {"--auth-token-ttl=2"});
+  ASSERT_EQ(etcd.etcdctl("user add root:s3cret"), 0);
+  ASSERT_EQ(etcd.etcdctl("auth enable"), 0);
+  auto base = etcd.endpoints() + "/?prefix=lock/";
+  try {
+    open("etcd://root:wrong@" + base);
+    FAIL() << "opened with a wrong password";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), errc::auth_failed) << e.what();
+    EXPECT_EQ(std::string(e.what()).find("wrong"), std::string::npos) << "password in error";
+  }
+  EXPECT_EQ(code_of([&] { open("etcd://" + base); }), static_cast<errc>(0));  // Opens...
+  Store anon = open("etcd://" + base);
+  EXPECT_EQ(code_of([&] { anon.acquire({}, "x"); }), errc::auth_failed);  // ...but may not lock.
+  Store s = open("etcd://root:s3cret@" + base);
+  EXPECT_EQ(s.url().find("s3cret"), std::string::npos);
+  Lease l = s.acquire({}, "auth-lock", {.ttl = 5s});
+  Store other = open("etcd+txn://root:s3cret@" + base);
+  std::atomic<bool> got{false};
+  std::thread waiter([&] {
+    Store w = open("etcd://root:s3cret@" + base);
+    Lease l2 = w.acquire(Context::with_timeout(20s), "auth-lock");
+    got = true;
+  });
+  // Outlive the token TTL: calls and new streams re-authenticate.
+  std::this_thread::sleep_for(3s);
+  l.renew({}, 5s);
+  EXPECT_TRUE(s.is_locked({}, "auth-lock"));
+  EXPECT_FALSE(got.load());
+  EXPECT_EQ(l.release().status, ReleaseStatus::released);
+  waiter.join();
+  EXPECT_TRUE(got.load());
+}
+
+// ---- TLS ----
+
+bool another_is_locked(const std::string& url, const std::string& key) {
+  return open(url).is_locked({}, key);
+}
+
+int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
+
+TEST(EtcdTls, CertificatesMadeWithOpenssl) {
+  ::setenv("ETCDCTL_API", "3", 1);
+  TempDir pki("dlock-pki");
+  auto p = [&](const std::string& f) { return (pki.path() / f).string(); };
+  ASSERT_EQ(
+      sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=dlock-test-ca -keyout " +
+         p("ca.key") + " -out " + p("ca.pem")),
+      0);
+  {
+    std::ofstream ext(p("san.ext"));
+    ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+           "extendedKeyUsage=serverAuth,clientAuth\n";
+  }
+  for (std::string who : {"server", "client"}) {
+    ASSERT_EQ(sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + who + " -keyout " +
+                 p(who + ".key") + " -out " + p(who + ".csr")),
+              0);
+    ASSERT_EQ(
+        sh("openssl x509 -req -days 2 -in " + p(who + ".csr") + " -CA " + p("ca.pem") + " -CAkey " +
+           p("ca.key") + " -CAcreateserial -extfile " + p("san.ext") + " -out " + p(who + ".pem")),
+        0);
+  }
+  EtcdCluster etcd(
+      1,
+      {"--cert-file=" + p("server.pem"), "--key-file=" + p("server.key"),
+       "--trusted-ca-file=" + p("ca.pem"), "--client-cert-auth"},
+      "--cacert=" + p("ca.pem") + " --cert=" + p("client.pem") + " --key=" + p("client.key"));
+  const std::string hostport = "127.0.0.1:" + std::to_string(etcd.client_port(0));
+  const std::string files =
+      "ca=" + p("ca.pem") + "&cert=" + p("client.pem") + "&key=" + p("client.key");
+  for (std::string scheme : {"etcds", "etcd+txn+tls"}) {
+    Store s = open(scheme + "://" + hostport + "/?" + files);
+    Lease l = s.acquire({}, "tls-" + scheme, {.ttl = 5s});
+    EXPECT_TRUE(another_is_locked(scheme + "://" + hostport + "/?" + files, "tls-" + scheme));
+    EXPECT_EQ(l.release().status, ReleaseStatus::released);
+  }
+  // The tls= parameter, and the config struct.
+  Store q = open("etcd://" + hostport + "/?tls=true&" + files);
+  EXPECT_TRUE(q.try_acquire({}, "tls-param").has_value());
+  EtcdConfig c;
+  c.endpoints = {hostport};
+  c.ca_file = p("ca.pem");
+  c.cert_file = p("client.pem");
+  c.key_file = p("client.key");
+  Store viaConfig = open(c);
+  EXPECT_FALSE(viaConfig.is_locked({}, "free"));
+  // Without a client certificate, or trusting another CA, or in plain text: refused.
+  EXPECT_EQ(code_of([&] { open("etcds://" + hostport + "/?dial_timeout=1s&ca=" + p("ca.pem")); }),
+            errc::unavailable);
+  EXPECT_EQ(code_of([&] {
+              open("etcds://" + hostport + "/?dial_timeout=1s&ca=" + p("client.pem") +
+                   "&cert=" + p("client.pem") + "&key=" + p("client.key"));
+            }),
+            errc::unavailable);
+  EXPECT_EQ(code_of([&] { open("etcd://" + hostport + "/?dial_timeout=1s"); }), errc::unavailable);
+  EXPECT_EQ(code_of([&] { open("etcds://" + hostport + "/?ca=/nonexistent.pem"); }),
+            errc::invalid_argument);
+}
+
+}  // namespace
+}  // namespace dlock::test
