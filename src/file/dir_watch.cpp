@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "file/alive_slots.hpp"
 #include "file/file_error.hpp"
 #include "file/lock_files.hpp"
 
@@ -20,8 +21,10 @@ DirWatch::DirWatch(const std::filesystem::path& dir) {
                 std::string("inotify_init1: ") + std::strerror(errno) +
                     " (see /proc/sys/fs/inotify/max_user_instances)");
   }
-  constexpr std::uint32_t kMask =
-      IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_DELETE | IN_ATTRIB | IN_ONLYDIR;
+  // Free-writes (IN_MOVED_FROM of "<stem>.f..."), deleted records, and a holder process
+  // closing its `alive` file (exit or crash: IN_CLOSE_WRITE) are the events that can free a
+  // lock. Acquire and renew writes wake nobody.
+  constexpr std::uint32_t kMask = IN_CLOSE_WRITE | IN_MOVED_FROM | IN_DELETE | IN_ONLYDIR;
   if (::inotify_add_watch(inotify_fd_, dir.c_str(), kMask) < 0) {
     int err = errno;
     ::close(inotify_fd_);
@@ -84,8 +87,15 @@ void DirWatch::run() {
         continue;
       }
       if (ev->len == 0) continue;
-      if (auto stem = stem_of_watched_file(ev->name)) {
+      const std::string name(ev->name);
+      std::optional<std::string> stem;
+      if (ev->mask & IN_MOVED_FROM) stem = stem_of_free_write(name);
+      if (ev->mask & IN_DELETE) stem = stem_of_state_file(name);
+      if (stem) {
         ++versions_[*stem];
+        any = true;
+      } else if (name == kAliveFile) {
+        ++epoch_;  // A holder process went away: any of its locks may be free.
         any = true;
       }
     }

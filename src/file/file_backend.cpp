@@ -8,6 +8,7 @@
 #include "core/schemes.hpp"
 #include "core/store_core.hpp"
 #include "core/url.hpp"
+#include "file/alive_slots.hpp"
 #include "file/dir_watch.hpp"
 #include "file/file_error.hpp"
 #include "file/lock_files.hpp"
@@ -24,41 +25,18 @@ milliseconds remaining_ms(std::int64_t deadline_ns, std::int64_t now_ns) {
   return milliseconds((deadline_ns - now_ns + 999'999) / 1'000'000);
 }
 
-// The alive-byte fds of the grants this process holds, by token. Closing one frees the
-// grant's kernel lock.
-class AliveFds {
- public:
-  void keep(const std::string& token, UniqueFd fd) {
-    std::lock_guard lk(mu_);
-    fds_[token] = std::move(fd);
-  }
-  void drop(const std::string& token) {
-    UniqueFd gone;
-    std::lock_guard lk(mu_);
-    auto it = fds_.find(token);
-    if (it == fds_.end()) return;
-    gone = std::move(it->second);
-    fds_.erase(it);
-  }
-  void drop_all() {
-    std::map<std::string, UniqueFd> gone;
-    std::lock_guard lk(mu_);
-    gone.swap(fds_);
-  }
-
- private:
-  std::mutex mu_;
-  std::map<std::string, UniqueFd> fds_;
-};
-
 struct Shared {
   std::filesystem::path dir;
   bool sync = true;
   DirWatch watch;
-  AliveFds alive;
+  AliveSlots alive;
 
-  Shared(std::filesystem::path d, bool s) : dir(std::move(d)), sync(s), watch(dir) {}
+  Shared(std::filesystem::path d, bool s) : dir(std::move(d)), sync(s), watch(dir), alive(dir) {}
   LockFiles files(const std::string& key) const { return LockFiles(dir, key, sync); }
+  /// Whether `st` names a holder that is unexpired and whose process still holds its slot.
+  bool held(const LockState& st, std::int64_t now_ns, const std::string& key) const {
+    return st.unexpired(now_ns) && alive.alive(st.slot, key);
+  }
 };
 
 class FileSession final : public AcquireSession {
@@ -68,24 +46,36 @@ class FileSession final : public AcquireSession {
 
   Attempt attempt(const Context& ctx) override {
     seen_ = s_->watch.version(stem_);  // Before reading: a later change bumps it.
+    // A look without the guard first (the record is replaced atomically): when many wait,
+    // only those who see the lock free contend for the guard.
+    if (auto busy = still_held(files_.read())) return *busy;
     auto guard = files_.lock_guard(ctx);
     LockState st = files_.read();
-    const auto now = boottime_ns();
-    if (files_.held(st, now)) {
-      auto left = remaining_ms(st.deadline_ns, now);
-      holder_expires_ = steady::now() + left;
-      return Attempt{false, 0, left};
-    }
+    if (auto busy = still_held(st)) return *busy;
     LockState mine;
     mine.fencing = st.fencing + 1;
     mine.token = req_.token;
+    mine.slot = s_->alive.claim(req_.key);
     mine.boot_id = current_boot_id();
-    mine.deadline_ns = now + std::chrono::nanoseconds(req_.ttl).count();
+    mine.deadline_ns = monotonic_ns() + std::chrono::nanoseconds(req_.ttl).count();
     mine.metadata = req_.metadata;
-    UniqueFd alive = files_.hold_alive(mine.fencing);
-    files_.write(mine);  // On failure `alive` closes: nothing was granted.
-    s_->alive.keep(req_.token, std::move(alive));
+    try {
+      files_.write(mine);
+    } catch (...) {
+      s_->alive.unclaim(mine.slot);  // Nothing was granted.
+      throw;
+    }
+    s_->alive.keep(req_.token, mine.slot);
     return Attempt{true, mine.fencing, {}};
+  }
+
+  // The loss to report when `st` names a live holder; nullopt when the lock is free.
+  std::optional<Attempt> still_held(const LockState& st) {
+    const auto now = monotonic_ns();
+    if (!s_->held(st, now, req_.key)) return std::nullopt;
+    auto left = remaining_ms(st.deadline_ns, now);
+    holder_expires_ = steady::now() + left;
+    return Attempt{false, 0, left};
   }
 
   bool wait(const Context& ctx, steady::time_point until) override {
@@ -132,7 +122,7 @@ class FileBackend final : public Backend {
     {
       auto guard = files.lock_guard(ctx);
       LockState st = files.read();
-      if (st.token == token && st.unexpired(boottime_ns())) {
+      if (st.token == token && st.unexpired(monotonic_ns())) {
         st.clear();
         files.write(st);
         released = true;
@@ -148,7 +138,7 @@ class FileBackend final : public Backend {
     auto files = s_->files(key);
     auto guard = files.lock_guard(ctx);
     LockState st = files.read();
-    const auto now = boottime_ns();
+    const auto now = monotonic_ns();
     if (st.token != token || !st.unexpired(now)) {
       s_->alive.drop(token);  // Lost: stop claiming to be alive.
       return false;
@@ -161,7 +151,7 @@ class FileBackend final : public Backend {
   Inspection inspect(const Context&, const std::string& key) override {
     check_open(key);
     // No guard: the record is replaced atomically, so a plain read sees a whole one.
-    return inspect_files(s_->files(key));
+    return inspect_files(s_->files(key), *s_);
   }
 
   std::vector<Inspection> list(const Context& ctx, const std::string& prefix) override {
@@ -174,7 +164,7 @@ class FileBackend final : public Backend {
       if (!key || key->compare(0, prefix.size(), prefix) != 0) continue;
       if (ctx.done()) throw Error(errc::timeout, "file", prefix, "list");
       try {
-        auto r = inspect_files(s_->files(*key));
+        auto r = inspect_files(s_->files(*key), *s_);
         if (r.info.held) out.push_back(std::move(r));
       } catch (const Error&) {
         // One unreadable record must not hide the others.
@@ -189,7 +179,7 @@ class FileBackend final : public Backend {
     auto files = s_->files(key);
     auto guard = files.lock_guard(ctx);
     LockState st = files.read();
-    if (!files.held(st, boottime_ns())) return false;
+    if (!s_->held(st, monotonic_ns(), key)) return false;
     st.clear();
     files.write(st);
     return true;
@@ -201,12 +191,12 @@ class FileBackend final : public Backend {
   }
 
  private:
-  static Inspection inspect_files(const LockFiles& files) {
+  static Inspection inspect_files(const LockFiles& files, const Shared& s) {
     Inspection r;
     r.info.key = files.key();
     LockState st = files.read();
-    const auto now = boottime_ns();
-    if (!files.held(st, now)) return r;
+    const auto now = monotonic_ns();
+    if (!s.held(st, now, files.key())) return r;
     r.info.held = true;
     r.info.fencing_token = st.fencing;
     r.info.ttl_remaining = remaining_ms(st.deadline_ns, now);

@@ -73,11 +73,18 @@ std::optional<std::string> key_of_state_file(const std::string& name) {
   return key;
 }
 
-std::optional<std::string> stem_of_watched_file(const std::string& name) {
-  if (name.rfind(kStemPrefix, 0) != 0) return std::nullopt;
-  if (ends_with(name, ".state") || ends_with(name, ".alive"))
-    return name.substr(0, name.size() - 6);
-  return std::nullopt;
+std::optional<std::string> stem_of_free_write(const std::string& name) {
+  // "<stem>.f" + 8 hex digits.
+  if (name.rfind(kStemPrefix, 0) != 0 || name.size() < 10 || name[name.size() - 10] != '.' ||
+      name[name.size() - 9] != 'f') {
+    return std::nullopt;
+  }
+  return name.substr(0, name.size() - 10);
+}
+
+std::optional<std::string> stem_of_state_file(const std::string& name) {
+  if (name.rfind(kStemPrefix, 0) != 0 || !ends_with(name, ".state")) return std::nullopt;
+  return name.substr(0, name.size() - 6);
 }
 
 LockFiles::LockFiles(std::filesystem::path dir, std::string key, bool sync)
@@ -127,7 +134,8 @@ LockState LockFiles::read() const {
 
 void LockFiles::write(const LockState& s) const {
   const auto final_path = dir_ / (stem_ + ".state");
-  const auto tmp_path = dir_ / (stem_ + ".tmp" + random_token().substr(0, 8));
+  const char kind = s.token.empty() ? 'f' : 'h';
+  const auto tmp_path = dir_ / (stem_ + "." + kind + random_token().substr(0, 8));
   const std::string text = serialize_state(s);
   UniqueFd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600));
   if (!fd) throw_file_error(errno, key_, "write state", "cannot create " + tmp_path.string());
@@ -146,31 +154,6 @@ void LockFiles::write(const LockState& s) const {
   if (sync_ && ::fdatasync(fd.get()) != 0) fail("cannot sync");
   if (::close(fd.release()) != 0) fail("cannot close");
   if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) fail("cannot rename");
-}
-
-UniqueFd LockFiles::hold_alive(std::uint64_t fencing) const {
-  const auto path = dir_ / (stem_ + ".alive");
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600));
-  if (!fd) throw_file_error(errno, key_, "acquire", "cannot open " + path.string());
-  auto fl = one_byte(F_WRLCK, fencing);
-  if (::fcntl(fd.get(), F_OFD_SETLK, &fl) != 0) {
-    throw_file_error(errno, key_, "acquire", "cannot lock the alive byte of " + path.string());
-  }
-  return fd;
-}
-
-bool LockFiles::alive(std::uint64_t fencing) const {
-  const auto path = dir_ / (stem_ + ".alive");
-  UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) {
-    if (errno == ENOENT) return false;
-    throw_file_error(errno, key_, "check holder", "cannot open " + path.string());
-  }
-  auto fl = one_byte(F_WRLCK, fencing);
-  if (::fcntl(fd.get(), F_OFD_GETLK, &fl) != 0) {
-    throw_file_error(errno, key_, "check holder", "cannot test " + path.string());
-  }
-  return fl.l_type != F_UNLCK;
 }
 
 }  // namespace dlock::detail

@@ -1,16 +1,15 @@
-// The files of one lock in the store directory, and the kernel locks on them.
+// The files of one lock in the store directory.
 //
 // For key K (hex-encoded into the stem "k-<hex(K)>", so any byte is safe in a file name):
-//  - <stem>.state  the record (LockState), replaced atomically (write temp, fsync, rename);
+//  - <stem>.state  the record (LockState), replaced atomically: written to a temporary file,
+//                  fsynced, renamed over. The temporary's name says what the write does:
+//                  "<stem>.h<rand>" leaves the lock held (acquire, renew), "<stem>.f<rand>"
+//                  frees it (release, force release). inotify reports the temporary's name
+//                  with IN_MOVED_FROM, so waiters wake only when a lock becomes free.
 //  - <stem>.guard  a short exclusive OFD lock on it serializes every read-modify-write of
-//                  the record (held for microseconds, never while waiting);
-//  - <stem>.alive  each grant holds an OFD write lock on ONE byte of it, at offset = its
-//                  fencing token, for as long as it is held. The kernel drops that lock
-//                  when the holder's process dies, so "record unexpired but byte unlocked"
-//                  means the holder crashed and the lock is free. Per-grant bytes mean a
-//                  live holder whose TTL passed does not block the next holder's byte.
-// Only holders open .alive for writing, so its IN_CLOSE_WRITE event means "a holder went
-// away" to the waiters' inotify watch; checkers open it read-only.
+//                  the record (held for a few system calls, never while waiting).
+// Whether the holder is alive is told by its slot in the directory's `alive` file
+// (alive_slots.hpp).
 #pragma once
 
 #include <cstdint>
@@ -50,8 +49,10 @@ inline constexpr std::size_t kFileMaxKeyBytes = 120;
 std::string file_stem(const std::string& key);
 /// The key of a "<stem>.state" file name, or nullopt for other names.
 std::optional<std::string> key_of_state_file(const std::string& name);
-/// The stem of a lock file name ending in `.state` or `.alive`, or nullopt.
-std::optional<std::string> stem_of_watched_file(const std::string& name);
+/// The stem of a temporary "<stem>.f<rand>" (a write that frees the lock), or nullopt.
+std::optional<std::string> stem_of_free_write(const std::string& name);
+/// The stem of "<stem>.state", or nullopt.
+std::optional<std::string> stem_of_state_file(const std::string& name);
 
 class LockFiles {
  public:
@@ -68,16 +69,6 @@ class LockFiles {
   LockState read() const;
   /// Replaces the record atomically (fsync first when `sync`). Requires the guard.
   void write(const LockState& s) const;
-
-  /// Takes the one-byte alive lock of `fencing`; the returned fd keeps it.
-  UniqueFd hold_alive(std::uint64_t fencing) const;
-  /// Whether some process holds the alive byte of `fencing`.
-  bool alive(std::uint64_t fencing) const;
-
-  /// Whether `s` names a holder that is unexpired and still alive.
-  bool held(const LockState& s, std::int64_t now_ns) const {
-    return s.unexpired(now_ns) && alive(s.fencing);
-  }
 
  private:
   std::filesystem::path dir_;

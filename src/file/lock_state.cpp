@@ -13,6 +13,7 @@ bool LockState::unexpired(std::int64_t now_ns) const {
 
 void LockState::clear() {
   token.clear();
+  slot = 0;
   boot_id.clear();
   deadline_ns = 0;
   metadata.clear();
@@ -22,6 +23,7 @@ std::string serialize_state(const LockState& s) {
   nlohmann::json j = {{"v", 1},
                       {"fencing", s.fencing},
                       {"token", s.token},
+                      {"slot", s.slot},
                       {"boot", s.boot_id},
                       {"deadline_ns", s.deadline_ns},
                       {"metadata", s.metadata}};
@@ -35,6 +37,7 @@ std::optional<LockState> parse_state(const std::string& text) {
     LockState s;
     s.fencing = j.at("fencing").get<std::uint64_t>();
     s.token = j.at("token").get<std::string>();
+    s.slot = j.at("slot").get<std::uint64_t>();
     s.boot_id = j.at("boot").get<std::string>();
     s.deadline_ns = j.at("deadline_ns").get<std::int64_t>();
     s.metadata = j.at("metadata").get<std::string>();
@@ -44,9 +47,9 @@ std::optional<LockState> parse_state(const std::string& text) {
   }
 }
 
-std::int64_t boottime_ns() noexcept {
+std::int64_t monotonic_ns() noexcept {
   timespec ts{};
-  ::clock_gettime(CLOCK_BOOTTIME, &ts);
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
 }
 

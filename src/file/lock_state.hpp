@@ -1,9 +1,12 @@
 // The state file of one lock: who holds it, until when, and the last fencing token given.
 //
-// Expiry uses CLOCK_BOOTTIME, the host-wide clock that every process shares, that never
-// jumps with the wall clock and that counts suspend time; a deadline is only meaningful on
-// the boot that wrote it, so the boot id is stored beside it (a state from an earlier boot
-// is free: its holder cannot have survived the reboot).
+// Expiry uses CLOCK_MONOTONIC, the host-wide clock that every process shares and that never
+// jumps with the wall clock. It is the clock of std::chrono::steady_clock, so the store and
+// each holder's own validity (core's `valid_until`) measure time identically: a holder never
+// believes it still holds a lock the store has already expired (CLOCK_BOOTTIME would expire
+// every lock during a suspend while holders, on the steady clock, would not notice). A
+// deadline only means something on the boot that wrote it, so the boot id is stored beside
+// it: a record from an earlier boot is free, its holder cannot have survived the reboot.
 #pragma once
 
 #include <cstdint>
@@ -17,9 +20,11 @@ struct LockState {
   std::uint64_t fencing = 0;
   /// The holder's random token; empty when free.
   std::string token{};
+  /// The holder's slot in the `alive` file (alive_slots.hpp).
+  std::uint64_t slot = 0;
   /// /proc/sys/kernel/random/boot_id of the boot that wrote `deadline_ns`.
   std::string boot_id{};
-  /// CLOCK_BOOTTIME nanoseconds at which the grant expires.
+  /// CLOCK_MONOTONIC nanoseconds at which the grant expires.
   std::int64_t deadline_ns = 0;
   /// Owner metadata (JSON text from core).
   std::string metadata{};
@@ -36,8 +41,8 @@ std::string serialize_state(const LockState& s);
 /// Parses file text; nullopt when it is not a state record.
 std::optional<LockState> parse_state(const std::string& text);
 
-/// CLOCK_BOOTTIME in nanoseconds.
-std::int64_t boottime_ns() noexcept;
+/// CLOCK_MONOTONIC in nanoseconds (the steady clock of every process on this boot).
+std::int64_t monotonic_ns() noexcept;
 /// This boot's id (read once).
 const std::string& current_boot_id();
 

@@ -172,6 +172,39 @@ TEST(FileStore, LiveHolderPastItsTtlLosesTheLock) {
   EXPECT_EQ(info.owner.pid, ::getpid());
 }
 
+TEST(FileStore, WaiterIsWokenByTheReleaseNotByPolling) {
+  TempDir dir("dlock-file-it");
+  auto holder = dlock::open(url_of(dir));
+  auto waiter = dlock::open(url_of(dir));
+  auto held = holder.acquire({}, "wake", {.ttl = 60s});
+  std::thread t([&] {
+    // Backoff would only retry after 20, 40, 80 ... ms, up to 30 s: a slow poll, so the
+    // notification count tells whether inotify woke it.
+    auto l = waiter.acquire(dlock::Context::with_timeout(30s), "wake",
+                            {.retry = {.delay = 30s, .max_delay = 30s}});
+    EXPECT_TRUE(l.held());
+  });
+  std::this_thread::sleep_for(300ms);
+  held.release();
+  t.join();
+  EXPECT_GE(waiter.metrics().notifications, 1u);
+  EXPECT_LE(waiter.metrics().acquire_attempts, 3u);
+}
+
+TEST(FileStore, ManyHeldLocksCostNoFileDescriptors) {
+  TempDir dir("dlock-file-it");
+  auto store = dlock::open(url_of(dir) + "?sync=false");
+  auto fds = [] {
+    return std::distance(fs::directory_iterator("/proc/self/fd"), fs::directory_iterator{});
+  };
+  std::vector<dlock::Lease> held;
+  held.push_back(store.acquire({}, "lock-0"));
+  const auto before = fds();
+  for (int i = 1; i < 200; ++i) held.push_back(store.acquire({}, "lock-" + std::to_string(i)));
+  EXPECT_EQ(fds(), before);  // One `alive` descriptor per store object, whatever it holds.
+  EXPECT_EQ(store.list({}, "lock-").size(), 200u);
+}
+
 TEST(FileStore, FencingTokensSurviveReopening) {
   TempDir dir("dlock-file-it");
   std::uint64_t last = 0;
