@@ -268,25 +268,29 @@ TEST_F(RedisTest, ManyThreadsShareOneConnectionAndOneSubscriber) {
       }
     });
   }
-  // Meanwhile several waiters on one key, each subscribed to its own wake-up channel on the
+  // Meanwhile waiters on four held keys, each subscribed to its own wake-up channel on the
   // store's one subscriber connection.
-  Lease hog = store.acquire({}, "shared", {.ttl = 30s});
+  std::vector<Lease> hogs;
+  for (int i = 0; i < 4; ++i) {
+    hogs.push_back(store.acquire({}, "shared-" + std::to_string(i), {.ttl = 30s}));
+  }
   std::vector<std::thread> waiters;
   for (int i = 0; i < 4; ++i) {
-    waiters.emplace_back([&] {
-      Lease l = store.acquire(Context::with_timeout(20s), "shared", {.ttl = 5s});
+    waiters.emplace_back([&, i] {
+      Lease l =
+          store.acquire(Context::with_timeout(60s), "shared-" + std::to_string(i), {.ttl = 5s});
       l.release();
     });
   }
   auto channels = [&] {
-    return raw.cmd({"PUBSUB", "CHANNELS", "{lock:shared}:wake:*"}).elements.size();
+    return raw.cmd({"PUBSUB", "CHANNELS", "{lock:shared-*}:wake:*"}).elements.size();
   };
   auto t0 = clock::now();
-  while (channels() != 4 && clock::now() - t0 < 5s) std::this_thread::sleep_for(10ms);
+  while (channels() != 4 && clock::now() - t0 < 30s) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(channels(), 4u);
   for (auto& th : threads) th.join();
-  EXPECT_EQ(raw.cmd({"LLEN", "{lock:shared}:queue"}).integer, 4);
-  hog.release();
+  EXPECT_EQ(raw.cmd({"LLEN", "{lock:shared-0}:queue"}).integer, 1);
+  hogs.clear();  // Releases: each wakes its waiter.
   for (auto& th : waiters) th.join();
   EXPECT_EQ(ok.load(), kThreads * kIters);
   // The store used exactly two connections: commands and subscriptions (+ ours).
@@ -296,7 +300,7 @@ TEST_F(RedisTest, ManyThreadsShareOneConnectionAndOneSubscriber) {
   t0 = clock::now();
   while (channels() != 0 && clock::now() - t0 < 5s) std::this_thread::sleep_for(10ms);
   EXPECT_EQ(channels(), 0u);
-  EXPECT_EQ(raw.cmd({"EXISTS", "{lock:shared}:queue", "{lock:shared}:qexp"}).integer, 0);
+  EXPECT_EQ(raw.cmd({"EXISTS", "{lock:shared-0}:queue", "{lock:shared-0}:qexp"}).integer, 0);
 }
 
 TEST_F(RedisTest, WaitersAreServedInArrivalOrder) {
