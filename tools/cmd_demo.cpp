@@ -238,9 +238,10 @@ void add_demo_commands(CLI::App& app, DemoArgs& args, int* exit_code) {
   d->add_option("--workers", args.workers, "Number of worker processes (default 4)");
   d->add_option("--iterations", args.iterations, "Acquisitions per worker (default 50)");
   d->add_option("--store", args.store,
-                "Store URL (default: $DLOCK_STORE, else the embedded file:// store)");
+                "Store URL (default: $DLOCK_STORE, else the embedded file:// store)")
+      ->type_name("URL");
   d->add_option("--name", args.name, "Lock name (default dlock-demo)");
-  d->add_option("--ttl", args.ttl, "Lock TTL (default 10s)");
+  d->add_option("--ttl", args.ttl, "Lock TTL (default 10s)")->type_name("DURATION");
   d->callback([&args, exit_code] {
     try {
       *exit_code = demo(args);
@@ -251,10 +252,10 @@ void add_demo_commands(CLI::App& app, DemoArgs& args, int* exit_code) {
 
   auto* w = app.add_subcommand("demo-worker", "");  // Hidden: an empty description.
   w->group("");
-  w->add_option("--store", args.store)->required();
+  w->add_option("--store", args.store)->required()->type_name("URL");
   w->add_option("--name", args.name)->required();
   w->add_option("--iterations", args.iterations)->required();
-  w->add_option("--ttl", args.ttl);
+  w->add_option("--ttl", args.ttl)->type_name("DURATION");
   w->add_option("--resource", args.resource)->required();
   w->add_option("--out", args.out)->required();
   w->callback([&args, exit_code] {

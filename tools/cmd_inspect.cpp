@@ -129,7 +129,8 @@ int release(const InspectArgs& a) {
 
 void add_common(CLI::App* sub, InspectArgs& args) {
   sub->add_option("--store", args.store,
-                  "Store URL (default: $DLOCK_STORE, else the embedded file:// store)");
+                  "Store URL (default: $DLOCK_STORE, else the embedded file:// store)")
+      ->type_name("URL");
   sub->add_flag("--json", args.json, "Print JSON for scripts instead of text");
 }
 
@@ -151,7 +152,7 @@ void add_inspect_commands(CLI::App& app, InspectArgs& args, int* exit_code) {
   st->footer(
       std::string("Exit codes: 0 the state was read (held or free: see the output); 64 "
                   "usage error; 69 store unreachable or access refused."));
-  st->add_option("NAME", args.name, "Lock name")->required();
+  st->add_option("NAME", args.name, "Lock name")->required()->type_name("");
   add_common(st, args);
   st->callback([&args, exit_code] { run_guarded(status, args, exit_code); });
 
@@ -159,7 +160,8 @@ void add_inspect_commands(CLI::App& app, InspectArgs& args, int* exit_code) {
   ls->footer(
       "Exit codes: 0 listed (possibly none); 64 usage error; 69 store unreachable or "
       "access refused.");
-  ls->add_option("PREFIX", args.prefix, "Only names starting with this (default: all)");
+  ls->add_option("PREFIX", args.prefix, "Only names starting with this (default: all)")
+      ->type_name("");
   add_common(ls, args);
   ls->callback([&args, exit_code] { run_guarded(list, args, exit_code); });
 
@@ -171,7 +173,7 @@ void add_inspect_commands(CLI::App& app, InspectArgs& args, int* exit_code) {
       "the protected resource.\nExit codes: 0 released; 1 the lock was not held; 64 "
       "usage error (e.g. no --force); 69 store unreachable or access refused.");
   rel->add_flag("--force", args.force, "Required: confirms the override");
-  rel->add_option("NAME", args.name, "Lock name")->required();
+  rel->add_option("NAME", args.name, "Lock name")->required()->type_name("");
   add_common(rel, args);
   rel->callback([&args, exit_code] { run_guarded(release, args, exit_code); });
 }

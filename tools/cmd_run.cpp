@@ -269,19 +269,25 @@ void add_run_command(CLI::App& app, RunArgs& args, int* exit_code) {
       "75 lock not acquired in time (--wait / --no-wait); 76 lock lost while CMD ran; 126 CMD "
       "could not be executed; 127 CMD not found.");
   run->add_option("--ttl", args.ttl,
-                  "Lock time to live, renewed every TTL/3 while CMD runs (default 30s)");
+                  "Lock time to live, renewed every TTL/3 while CMD runs (default 30s)")
+      ->type_name("DURATION");
   auto* wait = run->add_option("--wait", args.wait,
-                               "Wait at most this long for the lock (default: wait forever)");
+                               "Wait at most this long for the lock (default: wait forever)")
+                   ->type_name("DURATION");
   auto* no_wait = run->add_flag("--no-wait", args.no_wait, "Fail at once (exit 75) if held");
   wait->excludes(no_wait);
   run->add_option("--kill-after", args.kill_after,
-                  "After losing the lock, SIGKILL CMD this long after SIGTERM (default 10s)");
+                  "After losing the lock, SIGKILL CMD this long after SIGTERM (default 10s)")
+      ->type_name("DURATION");
   run->add_option("--metadata", args.metadata,
                   "Free text stored with the lock, shown by status/list (default: the command)");
   run->add_option("--store", args.store,
-                  "Store URL (default: $DLOCK_STORE, else the embedded file:// store)");
-  run->add_option("NAME", args.name, "Lock name")->required();
-  run->add_option("CMD", args.command, "The command and its arguments, after --")->required();
+                  "Store URL (default: $DLOCK_STORE, else the embedded file:// store)")
+      ->type_name("URL");
+  run->add_option("NAME", args.name, "Lock name")->required()->type_name("");
+  run->add_option("CMD", args.command, "The command and its arguments, after --")
+      ->required()
+      ->type_name("");
   run->callback([&args, exit_code] {
     try {
       *exit_code = run_locked(args);
