@@ -10,6 +10,7 @@
 
 #include "core/backend.hpp"
 #include "core/lease_state.hpp"
+#include "core/local_queue.hpp"
 #include "dlock/lease.hpp"
 #include "dlock/store.hpp"
 
@@ -60,6 +61,7 @@ class StoreCore {
   std::shared_ptr<CoreShared> shared_;
   Capabilities caps_;
   std::string url_;
+  LocalQueue line_;  // Local waiters of one key take turns talking to the store.
   mutable std::mutex mu_;
   bool closed_ = false;
   std::map<std::string, Hold, std::less<>> held_;
