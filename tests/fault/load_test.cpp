@@ -89,8 +89,14 @@ TEST_P(Load, ThousandWaitersEachAcquireOnce) {
 }
 
 TEST_P(Load, ManyLocksHeldAndAutoRenewedForThreeTtls) {
-  const long locks =
+  long locks =
       std::getenv("DLOCK_LOAD_LOCKS") ? std::atol(std::getenv("DLOCK_LOAD_LOCKS")) : 100000;
+  if (store_.capabilities().frees_on_crash) {
+    // The embedded store keeps one open file and one state file per held lock and renews by
+    // rewriting it: 100,000 would exceed RLIMIT_NOFILE. It is meant for a host's handful of
+    // locks (docs/stores/file.md).
+    locks = std::min<long>(locks, 2000);
+  }
   const auto ttl = std::max<std::chrono::milliseconds>(store_.capabilities().min_ttl, 3s);
   std::vector<Lease> held(static_cast<std::size_t>(locks));
   std::vector<std::thread> threads;
