@@ -1,15 +1,18 @@
 #include "cmd_run.hpp"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <optional>
 #include <thread>
@@ -72,23 +75,72 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
   return out;
 }
 
-// Starts the command with default signal handling and an empty signal mask. Returns the pid,
-// or -errno.
+// Finds `name` as execvp would (a PATH search when it has no '/'). Empty + `err` if none.
+std::string find_program(const std::string& name, int& err) {
+  if (name.find('/') != std::string::npos) return name;
+  const char* path = std::getenv("PATH");
+  std::string dirs = (path != nullptr && path[0] != '\0') ? path : "/usr/local/bin:/usr/bin:/bin";
+  err = ENOENT;
+  std::size_t start = 0;
+  for (;;) {
+    auto end = dirs.find(':', start);
+    std::string dir =
+        dirs.substr(start, end == std::string::npos ? std::string::npos : end - start);
+    std::string candidate = (dir.empty() ? "." : dir) + "/" + name;
+    struct stat st {};
+    if (::stat(candidate.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+      if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+      err = EACCES;
+    }
+    if (end == std::string::npos) return {};
+    start = end + 1;
+  }
+}
+
+// Starts the command with default signal handling and an empty signal mask, set to be
+// killed if dlock dies (then its lock is gone: at once on the embedded store, so the
+// command must not go on unprotected). Returns the pid, or -errno.
 pid_t spawn(std::vector<std::string> argv, std::vector<std::string> env) {
+  int err = 0;
+  const std::string program = find_program(argv[0], err);
+  if (program.empty()) return -err;
   auto cargv = c_strings(argv);
   auto cenv = c_strings(env);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, defaults = handled_signals();
-  sigemptyset(&none);
-  sigaddset(&defaults, SIGPIPE);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &defaults);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-  pid_t pid = -1;
-  int rc = ::posix_spawnp(&pid, cargv[0], nullptr, &attr, cargv.data(), cenv.data());
-  posix_spawnattr_destroy(&attr);
-  return rc == 0 ? pid : -rc;
+  int report[2];  // The child writes exec's errno here; close-on-exec closes it on success.
+  if (::pipe2(report, O_CLOEXEC) != 0) return -errno;
+  const pid_t parent = ::getpid();
+  const pid_t pid = ::fork();
+  if (pid < 0) {
+    int e = errno;
+    ::close(report[0]);
+    ::close(report[1]);
+    return -e;
+  }
+  if (pid == 0) {  // Only async-signal-safe calls from here on.
+    ::close(report[0]);
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) ::_exit(kSoftware);  // dlock died before prctl.
+    for (int s : {SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGCHLD, SIGPIPE}) ::signal(s, SIG_DFL);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    ::execve(program.c_str(), cargv.data(), cenv.data());
+    int e = errno;
+    (void)!::write(report[1], &e, sizeof e);
+    ::_exit(kNotFound);
+  }
+  ::close(report[1]);
+  int e = 0;
+  ssize_t n;
+  do {
+    n = ::read(report[0], &e, sizeof e);
+  } while (n < 0 && errno == EINTR);
+  ::close(report[0]);
+  if (n == static_cast<ssize_t>(sizeof e)) {
+    ::waitpid(pid, nullptr, 0);
+    return -e;
+  }
+  return pid;
 }
 
 int status_of(int wstatus) {
@@ -263,7 +315,9 @@ void add_run_command(CLI::App& app, RunArgs& args, int* exit_code) {
       "SIGTERM, SIGHUP and SIGQUIT sent to dlock are forwarded to CMD. If the lock is lost "
       "while CMD runs (renewal rejected, e.g. after `dlock release --force`, or impossible "
       "until the TTL ran out), CMD gets SIGTERM, then SIGKILL after --kill-after, and dlock "
-      "exits 76.\n\nExample: dlock run --wait 1m nightly-backup -- ./backup.sh --full\n\n"
+      "exits 76. If dlock itself dies (kill -9), the kernel kills CMD too: the lock is no longer "
+      "held, so CMD must not go on.\n\nExample: dlock run --wait 1m nightly-backup -- ./backup.sh "
+      "--full\n\n"
       "Exit codes: CMD's own status, or 128+N when CMD was killed by signal N (also when dlock "
       "is interrupted while waiting); 64 usage error; 69 store unreachable or access refused; "
       "75 lock not acquired in time (--wait / --no-wait); 76 lock lost while CMD ran; 126 CMD "

@@ -113,6 +113,9 @@ TEST_F(Cli, ExitsWithTheCommandsStatus) {
   EXPECT_EQ(dlock({"run", "job", "--", "sh", "-c", "exit 7"}).code, 7);
   EXPECT_EQ(dlock({"run", "job", "--", "sh", "-c", "kill -TERM $$"}).code, 128 + SIGTERM);
   EXPECT_EQ(dlock({"run", "job", "--", "/nonexistent/command"}).code, 127);
+  EXPECT_EQ(dlock({"run", "job", "--", "no-such-command-on-path"}).code, 127);
+  std::ofstream(path("not-executable")) << "#!/bin/sh\n";
+  EXPECT_EQ(dlock({"run", "job", "--", path("not-executable")}).code, 126);
   EXPECT_FALSE(held("job"));  // Released after each run.
 }
 
@@ -223,14 +226,29 @@ TEST_F(Cli, CommandIgnoringSigtermIsKilledAfterKillAfter) {
   EXPECT_NE(log().find("SIGKILL"), std::string::npos) << log();
 }
 
-TEST_F(Cli, KillNineOfDlockRunFreesTheLockAtOnce) {
-  Child run = background({"run", "--ttl", "10m", "crash", "--", "sleep", "60"});
-  ASSERT_TRUE(wait_for([&] { return held("crash"); })) << log();
+// Whether `pid` has exited (gone, or a zombie nobody reaped yet).
+bool exited(pid_t pid) {
+  std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  if (!std::getline(stat, line)) return true;
+  auto close_paren = line.rfind(')');
+  return close_paren != std::string::npos && line.size() > close_paren + 2 &&
+         line[close_paren + 2] == 'Z';
+}
+
+TEST_F(Cli, KillNineOfDlockRunFreesTheLockAtOnceAndEndsTheCommand) {
+  const auto pid_file = path("cmd.pid");
+  Child run = background({"run", "--ttl", "10m", "crash", "--", "sh", "-c",
+                          "echo $$ > " + pid_file + "; exec sleep 60"});
+  ASSERT_TRUE(wait_for([&] { return held("crash") && !read_file(pid_file).empty(); })) << log();
+  const pid_t command = std::stoi(read_file(pid_file));
   run.signal(SIGKILL);
   run.wait(10s);
   // Its TTL is ten minutes: only the kernel's release of the dead holder lets this succeed.
   auto next = dlock({"run", "--wait", "20s", "crash", "--", "true"});
   EXPECT_EQ(next.code, 0) << next.err;
+  // The command must not go on unprotected once its lock is gone.
+  EXPECT_TRUE(wait_for([&] { return exited(command); }));
 }
 
 TEST_F(Cli, JsonOutputParses) {
