@@ -57,7 +57,10 @@ bool EtcdBackend::release(const Context& ctx, const std::string& key, const std:
     client_->revoke_later(g.lease);  // Deletes the key once it gets through.
     throw;
   }
-  client_->revoke_later(g.lease);
+  // The lease carries no key now: keep it for the next acquisition of this TTL.
+  if (!deleted || !pool_.give({g.lease, g.lease_ttl, g.lease_expires})) {
+    client_->revoke_later(g.lease);
+  }
   // A key that outlived our validity (etcd rounds TTLs up) was not ours to report as held.
   return deleted && clock::now() < g.valid_until;
 }
@@ -83,6 +86,7 @@ bool EtcdBackend::extend(const Context& ctx, const std::string& key, const std::
     bool ours = client_->txn(ctx, check, key, "renew").succeeded();
     std::int64_t left = client_->keepalive().await(ctx, ticket, key);
     if (!ours || left <= 0) return false;
+    g.lease_expires = sent + std::chrono::seconds(g.lease_ttl);
   } else {
     // etcd leases keep their TTL: move the key to a new lease with the longer TTL (the create
     // revision, hence the fencing token, stays).
@@ -105,12 +109,14 @@ bool EtcdBackend::extend(const Context& ctx, const std::string& key, const std::
     client_->revoke_later(g.lease);
     g.lease = fresh.id();
     g.lease_ttl = fresh.ttl();
+    g.lease_expires = sent + std::chrono::seconds(g.lease_ttl);
   }
   std::lock_guard lk(mu_);
   auto it = grants_.find(token);
   if (it == grants_.end()) return false;  // Released meanwhile.
   it->second.lease = g.lease;
   it->second.lease_ttl = g.lease_ttl;
+  it->second.lease_expires = g.lease_expires;
   it->second.valid_until = sent + ttl;
   return true;
 }
@@ -131,12 +137,30 @@ AttemptLease::~AttemptLease() {
 }
 
 std::int64_t AttemptLease::ensure(const Context& ctx, std::string_view key) {
-  if (id_ == 0) {
-    auto r = client_.grant(ctx, lease_seconds(ttl_), key);
-    id_ = r.id();
-    ttl_seconds_ = r.ttl();
+  if (id_ != 0) return id_;
+  if (auto e = pool_.take(lease_seconds(ttl_))) {
+    id_ = e->id;
+    ttl_seconds_ = e->ttl_seconds;
+    expires_ = e->expires;
+    reused_ = true;
+    return id_;
   }
+  const auto sent = clock::now();
+  auto r = client_.grant(ctx, lease_seconds(ttl_), key);
+  id_ = r.id();
+  ttl_seconds_ = r.ttl();
+  expires_ = sent + std::chrono::seconds(ttl_seconds_);
   return id_;
+}
+
+void AttemptLease::recycle() noexcept {
+  keep_alive(false);
+  if (id_ == 0) return;
+  try {
+    if (!pool_.give({id_, ttl_seconds_, expires_})) client_.revoke_later(id_);
+  } catch (...) {
+  }
+  id_ = 0;
 }
 
 void AttemptLease::drop() {

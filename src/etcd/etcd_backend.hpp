@@ -17,6 +17,7 @@
 
 #include "core/backend.hpp"
 #include "etcd/client.hpp"
+#include "etcd/lease_pool.hpp"
 
 namespace dlock::detail::etcd {
 
@@ -27,7 +28,8 @@ struct Grant {
   std::int64_t lease = 0;
   std::int64_t lease_ttl = 0;  ///< Seconds, as etcd granted it.
   std::int64_t create_revision = 0;
-  std::chrono::steady_clock::time_point valid_until;  ///< Client-side validity (sent + ttl).
+  std::chrono::steady_clock::time_point valid_until;    ///< Client-side validity (sent + ttl).
+  std::chrono::steady_clock::time_point lease_expires;  ///< Earliest etcd-side lease expiry.
 };
 
 class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBackend> {
@@ -42,6 +44,7 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
   void close() noexcept override;
 
   Client& client() { return *client_; }
+  LeasePool& lease_pool() { return pool_; }
   const std::string& prefix() const { return prefix_; }
   void check_open(std::string_view key, std::string_view step) const;
   /// Records a won acquisition.
@@ -63,27 +66,31 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
  private:
   std::shared_ptr<Client> client_;
   std::string prefix_;
+  LeasePool pool_;
   std::mutex mu_;
   std::map<std::string, Grant> grants_;  // By token.
 };
 
-/// The lease of one acquisition in progress: granted at the first attempt, kept alive in the
-/// background while the acquisition waits, revoked when it ends without a win.
+/// The lease of one acquisition in progress: taken from the pool or granted at the first
+/// attempt, kept alive in the background while the acquisition waits, revoked (or pooled)
+/// when it ends without a win.
 class AttemptLease {
  public:
-  AttemptLease(Client& client, std::chrono::milliseconds ttl) : client_(client), ttl_(ttl) {}
+  using clock = std::chrono::steady_clock;
+  AttemptLease(Client& client, LeasePool& pool, std::chrono::milliseconds ttl)
+      : client_(client), pool_(pool), ttl_(ttl) {}
   ~AttemptLease();
   AttemptLease(const AttemptLease&) = delete;
   AttemptLease& operator=(const AttemptLease&) = delete;
 
-  /// Grants the lease if there is none (one round trip). Returns its id.
+  /// Takes a pooled lease or grants one (one round trip) if there is none. Returns its id.
   std::int64_t ensure(const Context& ctx, std::string_view key);
   /// Forgets the current lease (it expired); the next `ensure` grants a new one.
   void drop();
   std::int64_t id() const { return id_; }
   std::int64_t ttl_seconds() const { return ttl_seconds_; }
-  /// Whether the lease existed before the current attempt (its expiry must then be renewed
-  /// with the attempt, so that the server's validity covers the client's).
+  /// Whether the lease was not granted during the current attempt: its expiry must then be
+  /// renewed with the attempt (a pipelined keep-alive), so that etcd's validity covers ours.
   bool reused() const { return reused_; }
   void begin_attempt() { reused_ = id_ != 0; }
   /// Keeps the lease alive while waiting (TTL/3), or stops doing so.
@@ -92,12 +99,16 @@ class AttemptLease {
   void hand_over();
   /// Revokes the lease now (deleting its keys), bounded by `ctx`. Never throws.
   void revoke_now(const Context& ctx) noexcept;
+  /// Returns a lease that carries no key to the pool (or revokes it when the pool is full).
+  void recycle() noexcept;
 
  private:
   Client& client_;
+  LeasePool& pool_;
   std::chrono::milliseconds ttl_;
   std::int64_t id_ = 0;
   std::int64_t ttl_seconds_ = 0;
+  clock::time_point expires_;
   bool reused_ = false;
   bool kept_ = false;
 };

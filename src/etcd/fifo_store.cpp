@@ -46,7 +46,7 @@ class FifoSession final : public AcquireSession {
         req_(req),
         pfx_(b_->prefix() + req.key + "/"),
         value_(EtcdBackend::make_value(req)),
-        lease_(b_->client(), req.ttl) {}
+        lease_(b_->client(), b_->lease_pool(), req.ttl) {}
 
   ~FifoSession() override { b_->client().watches().cancel(watch_); }
 
@@ -73,6 +73,7 @@ class FifoSession final : public AcquireSession {
         txn.add_failure()->mutable_request_range()->set_key(my_key_);
         range_owner(txn.add_failure()->mutable_request_range(), pfx_);
         etcdserverpb::TxnResponse r;
+        maybe_key_ = true;  // Our waiter key may exist from here on.
         try {
           r = client.txn(ctx, txn, req_.key, "acquire");
         } catch (const Error& e) {
@@ -114,7 +115,13 @@ class FifoSession final : public AcquireSession {
                       "the lease expired during the attempt");
         }
         drop_watch();
-        Grant g{my_key_, value_, lease, lease_.ttl_seconds(), my_rev_, sent + req_.ttl};
+        Grant g{my_key_,
+                value_,
+                lease,
+                lease_.ttl_seconds(),
+                my_rev_,
+                sent + req_.ttl,
+                sent + std::chrono::seconds(lease_.ttl_seconds())};
         lease_.hand_over();
         b_->add_grant(req_.token, std::move(g));
         return Attempt{true, static_cast<std::uint64_t>(my_rev_), {}};
@@ -162,8 +169,26 @@ class FifoSession final : public AcquireSession {
 
   void abandon() noexcept override {
     drop_watch();
-    // Revoking our lease deletes our waiter key (and nothing else).
-    lease_.revoke_now(Context::with_timeout(std::chrono::seconds(2)));
+    if (!maybe_key_) {
+      lease_.recycle();
+      return;
+    }
+    const auto ctx = Context::with_timeout(std::chrono::seconds(2));
+    if (my_rev_ != 0) {
+      // Delete our waiter key (only if it is still ours) and keep the lease for later.
+      try {
+        etcdserverpb::TxnRequest txn;
+        compare_create(txn, my_key_, my_rev_);
+        txn.add_success()->mutable_request_delete_range()->set_key(my_key_);
+        b_->client().txn(ctx, txn, req_.key, "abandon");
+        lease_.recycle();
+        my_rev_ = 0;
+        return;
+      } catch (...) {
+      }
+    }
+    // Unknown state: revoking our lease deletes whatever key it carries (and nothing else).
+    lease_.revoke_now(ctx);
     my_rev_ = 0;
   }
 
@@ -183,6 +208,7 @@ class FifoSession final : public AcquireSession {
   std::int64_t my_rev_ = 0;
   AttemptLease lease_;
   std::shared_ptr<WatchHub::Slot> watch_;
+  bool maybe_key_ = false;
 };
 
 class FifoBackend final : public EtcdBackend {

@@ -21,7 +21,7 @@ class TxnSession final : public AcquireSession {
         req_(req),
         etcd_key_(b_->prefix() + req.key),
         value_(EtcdBackend::make_value(req)),
-        lease_(b_->client(), req.ttl) {}
+        lease_(b_->client(), b_->lease_pool(), req.ttl) {}
 
   ~TxnSession() override { b_->client().watches().cancel(watch_); }
 
@@ -50,6 +50,7 @@ class TxnSession final : public AcquireSession {
       put->set_lease(lease);
       txn.add_failure()->mutable_request_range()->set_key(etcd_key_);
       etcdserverpb::TxnResponse r;
+      maybe_key_ = true;  // Until the answer says otherwise, the Put may have happened.
       try {
         r = client.txn(ctx, txn, req_.key, "acquire");
       } catch (const Error& e) {
@@ -77,11 +78,18 @@ class TxnSession final : public AcquireSession {
         }
         client.watches().cancel(watch_);
         watch_.reset();
-        Grant g{etcd_key_, value_, lease, lease_.ttl_seconds(), rev, sent + req_.ttl};
+        Grant g{etcd_key_,
+                value_,
+                lease,
+                lease_.ttl_seconds(),
+                rev,
+                sent + req_.ttl,
+                sent + std::chrono::seconds(lease_.ttl_seconds())};
         lease_.hand_over();
         b_->add_grant(req_.token, std::move(g));
         return Attempt{true, static_cast<std::uint64_t>(rev), {}};
       }
+      maybe_key_ = false;
       if (!watch_) {
         // Subscribe before reporting the loss, then look once more: a release that landed
         // between the first look and the watch is not missed.
@@ -101,7 +109,11 @@ class TxnSession final : public AcquireSession {
   void abandon() noexcept override {
     b_->client().watches().cancel(watch_);
     watch_.reset();
-    lease_.revoke_now(Context::with_timeout(std::chrono::seconds(2)));
+    if (maybe_key_) {
+      lease_.revoke_now(Context::with_timeout(std::chrono::seconds(2)));
+    } else {
+      lease_.recycle();  // It never carried our key.
+    }
   }
 
  private:
@@ -110,6 +122,7 @@ class TxnSession final : public AcquireSession {
   std::string etcd_key_, value_;
   AttemptLease lease_;
   std::shared_ptr<WatchHub::Slot> watch_;
+  bool maybe_key_ = false;
 };
 
 class TxnBackend final : public EtcdBackend {
