@@ -219,35 +219,12 @@ bool another_is_locked(const std::string& url, const std::string& key) {
   return open(url).is_locked({}, key);
 }
 
-int sh(const std::string& cmd) { return std::system((cmd + " >/dev/null 2>&1").c_str()); }
-
 TEST(EtcdTls, CertificatesMadeWithOpenssl) {
   ::setenv("ETCDCTL_API", "3", 1);
-  TempDir pki("dlock-pki");
-  auto p = [&](const std::string& f) { return (pki.path() / f).string(); };
-  ASSERT_EQ(
-      sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=dlock-test-ca -keyout " +
-         p("ca.key") + " -out " + p("ca.pem")),
-      0);
-  {
-    std::ofstream ext(p("san.ext"));
-    ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
-           "extendedKeyUsage=serverAuth,clientAuth\n";
-  }
-  for (std::string who : {"server", "client"}) {
-    ASSERT_EQ(sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + who + " -keyout " +
-                 p(who + ".key") + " -out " + p(who + ".csr")),
-              0);
-    ASSERT_EQ(
-        sh("openssl x509 -req -days 2 -in " + p(who + ".csr") + " -CA " + p("ca.pem") + " -CAkey " +
-           p("ca.key") + " -CAcreateserial -extfile " + p("san.ext") + " -out " + p(who + ".pem")),
-        0);
-  }
-  EtcdCluster etcd(
-      1,
-      {"--cert-file=" + p("server.pem"), "--key-file=" + p("server.key"),
-       "--trusted-ca-file=" + p("ca.pem"), "--client-cert-auth"},
-      "--cacert=" + p("ca.pem") + " --cert=" + p("client.pem") + " --key=" + p("client.key"));
+  TempDir dir("dlock-pki");
+  TestPki pki(dir.path());
+  auto p = [&](const std::string& f) { return (dir.path() / f).string(); };
+  EtcdCluster etcd(1, pki.etcd_flags(), pki.etcdctl_flags());
   const std::string hostport = "127.0.0.1:" + std::to_string(etcd.client_port(0));
   const std::string files =
       "ca=" + p("ca.pem") + "&cert=" + p("client.pem") + "&key=" + p("client.key");

@@ -5,7 +5,9 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -133,6 +135,51 @@ class EtcdCluster {
   bool tls_;
   std::string initial_, tls_flags_;
   std::vector<Member> members_;
+};
+
+/// Certificates for TLS tests, made with the openssl CLI: a CA, and server and client
+/// certificates signed by it (SAN IP:127.0.0.1 and DNS:localhost).
+struct TestPki {
+  std::string ca, server_cert, server_key, client_cert, client_key;
+
+  explicit TestPki(const std::filesystem::path& dir) {
+    auto p = [&](const std::string& f) { return (dir / f).string(); };
+    auto sh = [](const std::string& cmd) {
+      if (std::system((cmd + " >/dev/null 2>&1").c_str()) != 0) {
+        throw std::runtime_error("failed: " + cmd);
+      }
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=dlock-test-ca -keyout " +
+       p("ca.key") + " -out " + p("ca.pem"));
+    {
+      std::ofstream ext(p("san.ext"));
+      ext << "subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+             "extendedKeyUsage=serverAuth,clientAuth\n";
+    }
+    for (std::string who : {"server", "client"}) {
+      sh("openssl req -newkey rsa:2048 -nodes -subj /CN=" + who + " -keyout " + p(who + ".key") +
+         " -out " + p(who + ".csr"));
+      sh("openssl x509 -req -days 2 -in " + p(who + ".csr") + " -CA " + p("ca.pem") + " -CAkey " +
+         p("ca.key") + " -CAcreateserial -extfile " + p("san.ext") + " -out " + p(who + ".pem"));
+    }
+    ca = p("ca.pem");
+    server_cert = p("server.pem");
+    server_key = p("server.key");
+    client_cert = p("client.pem");
+    client_key = p("client.key");
+  }
+
+  /// etcd flags for a TLS member that requires client certificates.
+  std::vector<std::string> etcd_flags() const {
+    return {"--cert-file=" + server_cert, "--key-file=" + server_key, "--trusted-ca-file=" + ca,
+            "--client-cert-auth"};
+  }
+  /// etcdctl flags for the client certificate.
+  std::string etcdctl_flags() const {
+    return "--cacert=" + ca + " --cert=" + client_cert + " --key=" + client_key;
+  }
+  /// URL query for dlock.
+  std::string query() const { return "ca=" + ca + "&cert=" + client_cert + "&key=" + client_key; }
 };
 
 }  // namespace dlock::test
