@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "core/fork_guard.hpp"
 #include "core/renewal_scheduler.hpp"
 #include "core/validate.hpp"
 #include "dlock/error.hpp"
@@ -9,6 +10,10 @@
 namespace dlock::detail {
 
 using std::chrono::milliseconds;
+
+CoreShared::~CoreShared() {
+  if (forked_away(pid)) new std::shared_ptr<Backend>(std::move(backend));  // Leak on purpose.
+}
 
 milliseconds drift_margin(milliseconds ttl) { return ttl / 100 + milliseconds(2); }
 
@@ -42,6 +47,7 @@ LeaseState::LeaseState(std::shared_ptr<CoreShared> core, std::string key, std::s
       ttl_(ttl) {}
 
 LeaseState::~LeaseState() {
+  if (forked_away(core_->pid)) return;  // Never touch a mutex a parent thread may have held.
   std::lock_guard lk(core_->live_mu);
   auto it = core_->live.find(token_);
   if (it != core_->live.end() && it->second.expired()) core_->live.erase(it);
@@ -58,6 +64,7 @@ milliseconds LeaseState::ttl() const {
 }
 
 bool LeaseState::held() const {
+  if (forked_away(core_->pid)) return false;
   std::lock_guard lk(mu_);
   return phase_ == Phase::held && clock::now() < valid_until_;
 }
@@ -87,6 +94,9 @@ int LeaseState::extend_once(const Context& ctx, milliseconds ttl, std::error_cod
 }
 
 void LeaseState::renew(const Context& ctx, milliseconds ttl) {
+  if (forked_away(core_->pid)) {
+    throw Error(errc::unsupported, core_->scheme, key_, "renew", "lease used after fork()");
+  }
   ttl = validate_ttl(ttl, core_->backend->capabilities(), core_->scheme, key_, "renew");
   {
     std::lock_guard lk(mu_);
@@ -124,6 +134,7 @@ void LeaseState::renew(const Context& ctx, milliseconds ttl) {
 }
 
 ReleaseResult LeaseState::release(const Context& ctx) noexcept {
+  if (forked_away(core_->pid)) return {ReleaseStatus::failed, make_error_code(errc::unsupported)};
   {
     std::unique_lock lk(mu_);
     if (phase_ == Phase::released) return {ReleaseStatus::already_released, {}};

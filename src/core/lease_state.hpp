@@ -1,6 +1,8 @@
 // The shared state of one grant: validity, renewal, release and the loss signal.
 #pragma once
 
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -22,6 +24,13 @@ class LeaseState;
 
 /// What a store core shares with its leases; outlives the `Store` handles while leases live.
 struct CoreShared {
+  CoreShared() = default;
+  CoreShared(const CoreShared&) = delete;
+  CoreShared& operator=(const CoreShared&) = delete;
+  /// In a forked child, leaks the backend instead of destroying it (fork_guard.hpp).
+  ~CoreShared();
+
+  const pid_t pid = ::getpid();  ///< The process that opened the store.
   std::shared_ptr<Backend> backend;
   std::string scheme;
   Stats stats;

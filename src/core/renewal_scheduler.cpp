@@ -1,14 +1,23 @@
 #include "core/renewal_scheduler.hpp"
 
+#include <cstdlib>
+
+#include "core/fork_guard.hpp"
 #include "core/lease_state.hpp"
 
 namespace dlock::detail {
 
 RenewalScheduler& RenewalScheduler::instance() {
   // Four workers: renewals are blocking round trips, and one slow store must not hold up the
-  // renewals of another.
-  static RenewalScheduler s(4);
-  return s;
+  // renewals of another. Never destroyed: a forked child inherits the object but not its
+  // threads, and destroying its condition variables there would wait forever. The owning
+  // process stops the threads at exit instead.
+  static RenewalScheduler* s = [] {
+    auto* p = new RenewalScheduler(4);
+    std::atexit([] { instance().shutdown(); });
+    return p;
+  }();
+  return *s;
 }
 
 RenewalScheduler::RenewalScheduler(unsigned workers) {
@@ -16,9 +25,11 @@ RenewalScheduler::RenewalScheduler(unsigned workers) {
   for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { worker_loop(); });
 }
 
-RenewalScheduler::~RenewalScheduler() {
+void RenewalScheduler::shutdown() {
+  if (forked_away(pid_)) return;  // None of the threads exist here.
   {
     std::lock_guard lk(mu_);
+    if (stopping_) return;
     stopping_ = true;
   }
   timer_cv_.notify_all();
@@ -28,6 +39,7 @@ RenewalScheduler::~RenewalScheduler() {
 
 void RenewalScheduler::schedule(std::weak_ptr<LeaseState> lease, clock::time_point due,
                                 std::uint64_t generation) {
+  if (forked_away(pid_)) return;  // Never touch a mutex a parent thread may have held.
   bool earliest;
   {
     std::lock_guard lk(mu_);
@@ -39,6 +51,7 @@ void RenewalScheduler::schedule(std::weak_ptr<LeaseState> lease, clock::time_poi
 }
 
 void RenewalScheduler::post(std::function<void()> fn) {
+  if (forked_away(pid_)) return;
   {
     std::lock_guard lk(mu_);
     if (stopping_) return;

@@ -6,6 +6,8 @@
 // after each tick, so the heap holds about one entry per held lease.
 #pragma once
 
+#include <unistd.h>
+
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -25,7 +27,7 @@ class RenewalScheduler {
  public:
   using clock = std::chrono::steady_clock;
 
-  /// The process-wide instance (threads start on first use, stop at exit).
+  /// The process-wide instance (threads start on first use, stop at exit; never destroyed).
   static RenewalScheduler& instance();
 
   /// Runs `lease->tick(generation)` on a worker at or soon after `due`.
@@ -39,7 +41,9 @@ class RenewalScheduler {
 
   RenewalScheduler(const RenewalScheduler&) = delete;
   RenewalScheduler& operator=(const RenewalScheduler&) = delete;
-  ~RenewalScheduler();
+
+  /// Stops and joins the threads (at exit, in the process that started them).
+  void shutdown();
 
  private:
   explicit RenewalScheduler(unsigned workers);
@@ -53,6 +57,7 @@ class RenewalScheduler {
   void timer_loop();
   void worker_loop();
 
+  const pid_t pid_ = ::getpid();
   mutable std::mutex mu_;
   std::condition_variable timer_cv_, work_cv_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;

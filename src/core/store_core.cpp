@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/backoff.hpp"
+#include "core/fork_guard.hpp"
 #include "core/metadata.hpp"
 #include "core/renewal_scheduler.hpp"
 #include "core/token.hpp"
@@ -53,6 +54,11 @@ StoreCore::StoreCore(std::shared_ptr<Backend> backend, std::string redacted_url)
 }
 
 StoreCore::~StoreCore() {
+  if (forked_away(shared_->pid)) {
+    // Never touch a mutex a parent thread may have held; the holds stay the parent's.
+    new std::map<std::string, Hold, std::less<>>(std::move(held_));
+    return;
+  }
   std::map<std::string, Hold, std::less<>> held;
   {
     std::lock_guard lk(mu_);
@@ -67,6 +73,10 @@ bool StoreCore::closed() const {
 }
 
 void StoreCore::check_open(std::string_view key, std::string_view step) const {
+  if (forked_away(shared_->pid)) {
+    throw Error(errc::unsupported, shared_->scheme, std::string(key), std::string(step),
+                "store used in a child process after fork(); open a new one");
+  }
   if (closed()) throw Error(errc::closed, shared_->scheme, std::string(key), std::string(step));
 }
 
@@ -237,6 +247,7 @@ std::shared_ptr<LeaseState> StoreCore::find(std::string_view key) const {
 }
 
 void StoreCore::close() {
+  if (forked_away(shared_->pid)) return;  // The parent's grants and connections stay its own.
   std::map<std::string, Hold, std::less<>> held;
   {
     std::lock_guard lk(mu_);

@@ -1,5 +1,6 @@
 // Unit tests of core pieces: tokens, backoff, validation, metadata, errors, scheduler.
 #include <gtest/gtest.h>
+#include <sys/wait.h>
 
 #include <set>
 #include <thread>
@@ -151,6 +152,42 @@ TEST(Scheduler, ManyLeasesAutoRenewOnOneScheduler) {
   EXPECT_GE(s.metrics().renewals, 2000u * 2);
   leases.clear();
   EXPECT_EQ(s.metrics().held, 0u);
+}
+
+}  // namespace
+}  // namespace dlock::detail
+
+namespace dlock::detail {
+namespace {
+
+TEST(Fork, ChildCannotUseOrReleaseTheParentsLocks) {
+  Store s = open("memory://fork");
+  Lease lease = s.acquire({}, "k", {.ttl = std::chrono::seconds(10), .auto_renew = true});
+  ASSERT_TRUE(s.try_lock({}, "k2"));
+  pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    // In the child: every use is refused, destructors and exit() must not hang or release.
+    int bad = 0;
+    bad += lease.held() ? 1 : 0;
+    bad += lease.release().status == ReleaseStatus::failed ? 0 : 1;
+    try {
+      s.acquire({}, "other");
+      bad++;
+    } catch (const Error& e) {
+      bad += e.code() == errc::unsupported ? 0 : 1;
+    }
+    std::exit(bad);  // Runs static destructors (the renewal scheduler's) in the child.
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The parent still holds both.
+  EXPECT_TRUE(lease.held());
+  EXPECT_TRUE(s.is_locked({}, "k"));
+  EXPECT_TRUE(s.is_locked({}, "k2"));
+  EXPECT_EQ(lease.release().status, ReleaseStatus::released);
 }
 
 }  // namespace
