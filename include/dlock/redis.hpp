@@ -4,20 +4,28 @@
 //   dlock::Store store = dlock::open(cfg);
 //
 // The same settings as the URL `redis://[user[:pass]@]host[:port][/db][?k=v...]` (and
-// `rediss://` for TLS); see docs/stores/redis.md for key names, guarantees and tuning.
+// `rediss://` for TLS, `redis+sentinel://s1:p1,s2:p2/<master>[/db]` for Sentinel); see
+// docs/stores/redis.md for key names, guarantees and tuning.
 // Available when dlock was built with the Redis store (`DLOCK_WITH_REDIS`).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "dlock/context.hpp"
 #include "dlock/store.hpp"
 
 namespace dlock {
 
-/// Settings of a Redis store object (one node).
+/// A host and port (of a Redis Sentinel).
+struct RedisEndpoint {
+  std::string host{};
+  std::uint16_t port = 26379;
+};
+
+/// Settings of a Redis store object: one node, or the master of a Sentinel group.
 struct RedisConfig {
   /// Host name or address of the Redis server. Default "127.0.0.1".
   std::string host = "127.0.0.1";
@@ -51,8 +59,19 @@ struct RedisConfig {
   /// After each grant, `WAIT` until this many replicas acknowledged it, or release it and
   /// fail with `errc::unavailable`. Default 0 (no check).
   int min_replicas = 0;
-  /// Bound on that `WAIT`. Default 1 s.
+  /// Bound on that `WAIT`. Default 1 s. The `WAIT` holds up the store object's connection
+  /// meanwhile, so with `min_replicas` every reply may take `command_timeout` plus this.
   std::chrono::milliseconds replica_timeout{1000};
+  /// Sentinel (what `redis+sentinel://` means): the sentinels asked for the address of the
+  /// master named `sentinel_master` before every (re)connect; `host`/`port` are then
+  /// ignored. Empty (default): connect to `host:port`. Not combinable with `tls`.
+  std::vector<RedisEndpoint> sentinels{};
+  /// The master group's name as configured in the sentinels (`sentinel monitor <name> ...`).
+  std::string sentinel_master{};
+  /// ACL user for AUTH at the sentinels; empty: `AUTH sentinel_password` (default user).
+  std::string sentinel_user{};
+  /// Password of the sentinels; empty: no AUTH at the sentinels.
+  std::string sentinel_password{};
 };
 
 /// Opens a Redis store object: connects, authenticates and checks the server with one PING.

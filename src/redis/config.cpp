@@ -4,17 +4,63 @@
 
 #include "core/url.hpp"
 #include "dlock/error.hpp"
+#include "redis/sentinel.hpp"
 
 namespace dlock::detail::redis {
 namespace {
+
+using namespace std::chrono_literals;
 
 [[noreturn]] void bad(const std::string& scheme, const std::string& why) {
   throw Error(errc::invalid_argument, scheme, "", "config", why);
 }
 
+// The query keys every scheme takes.
+void common_query(const ParsedUrl& u, RedisConfig& c) {
+  c.prefix = query_string(u, "prefix", c.prefix);
+  c.connect_timeout = query_duration(u, "connect_timeout", c.connect_timeout);
+  c.command_timeout = query_duration(u, "command_timeout", c.command_timeout);
+  c.min_replicas = static_cast<int>(query_int(u, "min_replicas", 0, 0, 1000));
+  c.replica_timeout = query_duration(u, "replica_timeout", c.replica_timeout);
+}
+
+int parse_db(const std::string& scheme, const std::string& text) {
+  if (text.empty() || text.size() > 5 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    bad(scheme, "the database must be a number, e.g. /2");
+  }
+  return std::stoi(text);
+}
+
+// redis+sentinel://[user[:pass]@]s1:p1,s2:p2/<master>[/db][?...&sentinel_user=&sentinel_password=]
+RedisConfig parse_sentinel_url(const std::string& url) {
+  auto u = parse_url(url, 26379);
+  check_query_keys(u, {"prefix", "connect_timeout", "command_timeout", "min_replicas",
+                       "replica_timeout", "sentinel_user", "sentinel_password"});
+  if (u.endpoints.empty()) bad(u.scheme, "expected sentinels host:port,host:port");
+  RedisConfig c;
+  for (auto& e : u.endpoints) c.sentinels.push_back(RedisEndpoint{e.host, e.port});
+  c.user = u.user;
+  c.password = u.password;
+  if (!u.has_password && !u.user.empty()) {
+    c.password = u.user;
+    c.user.clear();
+  }
+  std::string path = u.path.empty() ? "" : u.path.substr(1);
+  auto slash = path.find('/');
+  c.sentinel_master = path.substr(0, slash);
+  if (c.sentinel_master.empty()) bad(u.scheme, "expected the master's name: /<master>");
+  if (slash != std::string::npos) c.db = parse_db(u.scheme, path.substr(slash + 1));
+  common_query(u, c);
+  c.sentinel_user = query_string(u, "sentinel_user", "");
+  c.sentinel_password = query_string(u, "sentinel_password", "");
+  return c;
+}
+
 }  // namespace
 
 RedisConfig parse_redis_url(const std::string& url) {
+  if (url.starts_with("redis+sentinel://")) return parse_sentinel_url(url);
   auto u = parse_url(url, 6379);
   const bool tls = u.scheme == "rediss";
   if (tls) {
@@ -35,18 +81,8 @@ RedisConfig parse_redis_url(const std::string& url) {
     c.password = u.user;
     c.user.clear();
   }
-  if (!u.path.empty() && u.path != "/") {
-    auto db = u.path.substr(1);
-    if (db.empty() || db.size() > 5 || db.find_first_not_of("0123456789") != std::string::npos) {
-      bad(u.scheme, "the path must be a database number, e.g. /2");
-    }
-    c.db = std::stoi(db);
-  }
-  c.prefix = query_string(u, "prefix", c.prefix);
-  c.connect_timeout = query_duration(u, "connect_timeout", c.connect_timeout);
-  c.command_timeout = query_duration(u, "command_timeout", c.command_timeout);
-  c.min_replicas = static_cast<int>(query_int(u, "min_replicas", 0, 0, 1000));
-  c.replica_timeout = query_duration(u, "replica_timeout", c.replica_timeout);
+  if (!u.path.empty() && u.path != "/") c.db = parse_db(u.scheme, u.path.substr(1));
+  common_query(u, c);
   c.tls = tls;
   if (tls) {
     c.tls_ca_file = query_string(u, "ca", "");
@@ -59,18 +95,34 @@ RedisConfig parse_redis_url(const std::string& url) {
 }
 
 std::string redacted_url(const RedisConfig& c) {
+  auto host = [](const std::string& h) {
+    return h.find(':') != std::string::npos ? "[" + h + "]" : h;
+  };
+  if (!c.sentinels.empty()) {
+    std::string s = "redis+sentinel://";
+    if (!c.user.empty()) s += c.user + (c.password.empty() ? "@" : ":***@");
+    if (c.user.empty() && !c.password.empty()) s += ":***@";
+    for (std::size_t i = 0; i < c.sentinels.size(); ++i) {
+      s += (i ? "," : "") + host(c.sentinels[i].host) + ":" + std::to_string(c.sentinels[i].port);
+    }
+    s += "/" + c.sentinel_master;
+    if (c.db != 0) s += "/" + std::to_string(c.db);
+    return s;
+  }
   std::string s = c.tls ? "rediss://" : "redis://";
   if (!c.user.empty()) s += c.user + (c.password.empty() ? "@" : ":***@");
   if (c.user.empty() && !c.password.empty()) s += ":***@";
-  s += c.host.find(':') != std::string::npos ? "[" + c.host + "]" : c.host;
+  s += host(c.host);
   s += ":" + std::to_string(c.port);
   if (c.db != 0) s += "/" + std::to_string(c.db);
   return s;
 }
 
 ConnectionOptions connection_options(const RedisConfig& c) {
-  const std::string scheme = c.tls ? "rediss" : "redis";
-  if (c.host.empty()) bad(scheme, "empty host");
+  const std::string scheme = !c.sentinels.empty() ? "redis+sentinel" : c.tls ? "rediss" : "redis";
+  if (c.sentinels.empty() && c.host.empty()) bad(scheme, "empty host");
+  if (!c.sentinels.empty() && c.sentinel_master.empty()) bad(scheme, "no sentinel_master");
+  if (!c.sentinels.empty() && c.tls) bad(scheme, "TLS with Sentinel is not supported yet");
   if (c.port == 0) bad(scheme, "port 0");
   if (c.db < 0) bad(scheme, "negative database number");
   if (c.connect_timeout.count() <= 0) bad(scheme, "connect_timeout must be > 0");
@@ -93,7 +145,18 @@ ConnectionOptions connection_options(const RedisConfig& c) {
   o.has_password = !c.password.empty();
   o.db = c.db;
   o.connect_timeout = c.connect_timeout;
-  o.command_timeout = c.command_timeout;
+  // A grant's WAIT holds up the shared connection for up to replica_timeout: allow for it.
+  o.command_timeout = c.command_timeout + (c.min_replicas > 0 ? c.replica_timeout : 0ms);
+  if (!c.sentinels.empty()) {
+    std::vector<SentinelLocator::Address> sentinels;
+    for (auto& e : c.sentinels) {
+      if (e.host.empty() || e.port == 0) bad(scheme, "bad sentinel address");
+      sentinels.push_back({e.host, e.port});
+    }
+    o.locator =
+        std::make_shared<SentinelLocator>(std::move(sentinels), c.sentinel_master, c.sentinel_user,
+                                          c.sentinel_password, c.connect_timeout);
+  }
   if (c.tls) {
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     std::error_code ec;

@@ -9,7 +9,9 @@
 namespace dlock::detail::redis {
 
 /// Parses `redis://[user[:pass]@]host[:port][/db][?prefix=&connect_timeout=&command_timeout=
-/// &min_replicas=&replica_timeout=]` and `rediss://...` (plus `ca=&cert=&key=&sni=&verify=`).
+/// &min_replicas=&replica_timeout=]`, `rediss://...` (plus `ca=&cert=&key=&sni=&verify=`) and
+/// `redis+sentinel://[user[:pass]@]s1:p1,s2:p2/<master>[/db][?...&sentinel_user=
+/// &sentinel_password=]`.
 /// Throws `Error(errc::invalid_argument)`.
 RedisConfig parse_redis_url(const std::string& url);
 

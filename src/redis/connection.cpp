@@ -10,6 +10,7 @@
 
 #include "dlock/error.hpp"
 #include "redis/errors.hpp"
+#include "redis/sentinel.hpp"
 
 namespace dlock::detail::redis {
 
@@ -85,6 +86,14 @@ class AsioConnection final : public Connection,
     });
   }
 
+  void reset() override {
+    asio::post(io_, [self = shared_from_this()] {
+      if (self->state_ == State::ready) {
+        self->drop(Failure{errc::unavailable, "connection reset: the node is not a master"});
+      }
+    });
+  }
+
   void close() override {
     if (closed_flag_.exchange(true)) return;
     asio::post(io_, [self = shared_from_this()] {
@@ -147,6 +156,20 @@ class AsioConnection final : public Connection,
       tcp_ = std::make_unique<tcp::socket>(io_);
       tls_.reset();
     }
+    host_ = opts_.host;
+    port_ = opts_.port;
+    if (opts_.locator) {
+      // Blocks this I/O thread for at most the connect timeout (the sentinels are asked in
+      // turn, each for a share of it); nothing else can progress before the master is known.
+      SentinelLocator::Address master;
+      std::string error;
+      if (!opts_.locator->locate(master, error)) {
+        connect_failed(Failure{errc::unavailable, "sentinel: " + error});
+        return;
+      }
+      host_ = master.host;
+      port_ = master.port;
+    }
     timer_.expires_after(opts_.connect_timeout);
     timer_.async_wait([self = shared_from_this(), gen](std::error_code ec) {
       if (ec || gen != self->gen_ || self->state_ != State::connecting) return;
@@ -155,7 +178,7 @@ class AsioConnection final : public Connection,
                                  std::to_string(self->opts_.connect_timeout.count()) + " ms)"});
     });
     resolver_.async_resolve(
-        opts_.host, std::to_string(opts_.port),
+        host_, std::to_string(port_),
         [self = shared_from_this(), gen](std::error_code ec, tcp::resolver::results_type eps) {
           if (gen != self->gen_ || self->state_ != State::connecting) return;
           if (ec) {
@@ -181,7 +204,7 @@ class AsioConnection final : public Connection,
       handshake(gen);
       return;
     }
-    const std::string& name = opts_.tls_name.empty() ? opts_.host : opts_.tls_name;
+    const std::string& name = opts_.tls_name.empty() ? host_ : opts_.tls_name;
     SSL_set_tlsext_host_name(tls_->native_handle(), name.c_str());
     if (opts_.tls_verify) tls_->set_verify_callback(asio::ssl::host_name_verification(name));
     tls_->async_handshake(
@@ -208,6 +231,7 @@ class AsioConnection final : public Connection,
       }
     }
     if (opts_.db != 0 && !opts_.subscriber) cmds.push_back({"SELECT", db});
+    if (opts_.locator) cmds.push_back({"ROLE"});
     cmds.push_back({"PING"});
     auto failed = std::make_shared<bool>(false);
     const std::size_t n = cmds.size();
@@ -217,11 +241,17 @@ class AsioConnection final : public Connection,
       pipeline_.prepend(format_command(cmds[i]), [self = shared_from_this(), gen, failed, what,
                                                   last](Outcome&& out) {
         if (*failed || gen != self->gen_) return;
-        if (!out.reply || out.reply->is_error()) {
+        const bool not_master =
+            what == "ROLE" && out.reply && !out.reply->is_error() &&
+            (out.reply->elements.empty() || out.reply->elements[0].str != "master");
+        if (!out.reply || out.reply->is_error() || not_master) {
           *failed = true;
-          Failure f = out.reply ? Failure{classify_server_error(out.reply->str),
-                                          what + " refused: " + out.reply->str.substr(0, 200)}
-                                : out.failure;
+          Failure f = not_master  ? Failure{errc::unavailable,
+                                           "the sentinels' master is not a "
+                                            "master (failover in progress)"}
+                      : out.reply ? Failure{classify_server_error(out.reply->str),
+                                            what + " refused: " + out.reply->str.substr(0, 200)}
+                                  : out.failure;
           // Never drop the pipeline from inside its own feed loop.
           asio::post(self->io_, [self, gen, f] {
             if (gen == self->gen_ && self->state_ == State::connecting) self->connect_failed(f);
@@ -338,6 +368,8 @@ class AsioConnection final : public Connection,
 
   asio::io_context& io_;
   ConnectionOptions opts_;
+  std::string host_;  // Where this connect goes (the sentinels' answer, or opts_.host).
+  std::uint16_t port_ = 0;
   tcp::resolver resolver_;
   asio::steady_timer timer_, backoff_timer_;
   std::unique_ptr<tcp::socket> tcp_;

@@ -28,6 +28,8 @@ class context;
 
 namespace dlock::detail::redis {
 
+class SentinelLocator;
+
 /// Where and how to connect.
 struct ConnectionOptions {
   std::string host = "127.0.0.1";
@@ -44,6 +46,9 @@ struct ConnectionOptions {
   bool tls_verify = true;
   /// A subscriber connection skips SELECT (pub/sub ignores databases).
   bool subscriber = false;
+  /// Sentinel: asked for the master's address before each connect (host/port are then
+  /// ignored); the handshake also checks with ROLE that the node is a master.
+  std::shared_ptr<SentinelLocator> locator;
 };
 
 /// The thread that runs every connection of one store object.
@@ -80,6 +85,9 @@ class Connection {
   /// Drops the connection if its oldest request has waited longer than the command timeout
   /// (a server that accepts and never answers). Never blocks.
   virtual void check_stale() = 0;
+  /// Drops the connection (requests in flight fail with `unavailable`); the next request
+  /// reconnects, asking the sentinels again. Used after -READONLY (a failed-over master).
+  virtual void reset() = 0;
   /// Fails everything with `errc::closed`; later submits fail at once. Never blocks.
   virtual void close() = 0;
   /// Whether the connection completed its handshake and is up.

@@ -71,7 +71,11 @@ class RedisSession final : public AcquireSession {
 class RedisBackend final : public Backend, public std::enable_shared_from_this<RedisBackend> {
  public:
   explicit RedisBackend(const RedisConfig& cfg)
-      : cfg_(cfg), scheme_(cfg.tls ? "rediss" : "redis"), io_(std::make_unique<IoThread>()) {
+      : cfg_(cfg),
+        scheme_(!cfg.sentinels.empty() ? "redis+sentinel"
+                : cfg.tls              ? "rediss"
+                                       : "redis"),
+        io_(std::make_unique<IoThread>()) {
     auto opts = connection_options(cfg);
     conn_ = Connection::create(io_->context(), opts);
     sub_ = std::make_unique<Subscriber>(io_->context(), opts);
@@ -239,7 +243,11 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
       cmd[1] = s.body;
       r = call(*conn_, ctx, scheme_, key, step, cmd);
     }
-    if (r.is_error()) throw_server_error(scheme_, key, step, r.str);
+    if (r.is_error()) {
+      // A master that became a replica (failover): reconnect, asking the sentinels again.
+      if (starts_with(r.str, "READONLY")) conn_->reset();
+      throw_server_error(scheme_, key, step, r.str);
+    }
     return r;
   }
 
@@ -338,6 +346,7 @@ void add_redis_schemes(SchemeTable& table) {
   };
   table["redis"] = factory;
   table["rediss"] = factory;
+  table["redis+sentinel"] = factory;
 }
 
 }  // namespace dlock::detail

@@ -15,6 +15,7 @@
 #include "dlock/dlock.hpp"
 #include "dlock/redis.hpp"
 #include "integration/redis/redis_server.hpp"
+#include "integration/redis/sentinel_group.hpp"
 #include "integration/redis/test_certs.hpp"
 #include "redis/connection.hpp"
 
@@ -456,6 +457,64 @@ TEST_F(RedisTest, DatabaseAndPrefixAreHonoured) {
   EXPECT_EQ(store.list({}).size(), 1u);
   EXPECT_TRUE(store.force_release({}, "x"));
   EXPECT_EQ(raw.cmd({"EXISTS", "app:x", "{app:x}:meta"}).integer, 0);
+}
+
+TEST_F(RedisTest, SentinelFailoverMovesTheStoreToTheNewMaster) {
+  SentinelGroup group;
+  // min_replicas=1: every grant reached the replica before it counted, so it survives the
+  // failover.
+  RawClient master(group.master().port());
+  auto t0 = clock::now();
+  while (master.cmd({"INFO", "replication"}).str.find("state=online") == std::string::npos &&
+         clock::now() - t0 < 20s) {
+    std::this_thread::sleep_for(50ms);
+  }
+  auto store = open(group.url("min_replicas=1&replica_timeout=2s&connect_timeout=1s"));
+  EXPECT_EQ(store.scheme(), "redis+sentinel");
+  Lease held = store.acquire(Context::with_timeout(10s), "survivor", {.ttl = 120s});
+  RawClient sentinel(group.sentinel_ports()[0]);
+  auto master_port = [&] {
+    auto r = sentinel.cmd({"SENTINEL", "get-master-addr-by-name", SentinelGroup::kMaster});
+    return r.elements.size() == 2 ? std::stoi(r.elements[1].str) : 0;
+  };
+  ASSERT_EQ(master_port(), group.master().port());
+  // The sentinels discover the replica from the master's INFO (every 10 s at first).
+  t0 = clock::now();
+  while (clock::now() - t0 < 30s) {
+    auto r = sentinel.cmd({"SENTINEL", "replicas", SentinelGroup::kMaster});
+    if (r.elements.size() == 1) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  auto r = sentinel.cmd({"SENTINEL", "FAILOVER", SentinelGroup::kMaster});
+  ASSERT_FALSE(r.is_error()) << r.str;
+  t0 = clock::now();
+  while (master_port() != group.replica().port() && clock::now() - t0 < 30s) {
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_EQ(master_port(), group.replica().port()) << group.sentinel_log(0);
+  // The same store object finds the new master (errors while it switches are typed).
+  std::optional<Lease> next;
+  t0 = clock::now();
+  while (!next && clock::now() - t0 < 30s) {
+    try {
+      next = store.try_acquire(Context::with_timeout(5s), "after", {.ttl = 10s});
+    } catch (const Error& e) {
+      EXPECT_TRUE(e.code() == errc::unavailable || e.code() == errc::timeout) << e.what();
+      std::this_thread::sleep_for(100ms);
+    }
+  }
+  ASSERT_TRUE(next.has_value());
+  RawClient promoted(group.replica().port());
+  EXPECT_EQ(promoted.cmd({"GET", "lock:after"}).str, next->token());
+  // The lock taken before the failover is still there, still ours, and renewable.
+  EXPECT_EQ(promoted.cmd({"GET", "lock:survivor"}).str, held.token());
+  EXPECT_NO_THROW(held.renew(Context::with_timeout(10s), 15s));
+  EXPECT_FALSE(store.try_acquire({}, "survivor"));
+  // Fencing numbers kept growing across the failover.
+  Lease again = store.acquire(Context::with_timeout(10s), "after2", {.ttl = 5s});
+  EXPECT_TRUE(held.release());
+  EXPECT_GT(store.acquire(Context::with_timeout(10s), "survivor").fencing_token(),
+            held.fencing_token());
 }
 
 }  // namespace
