@@ -38,7 +38,12 @@ class Conformance : public ::testing::TestWithParam<std::string> {
       if (c == '/') c = '_';
     }
   }
-  void TearDown() override { store_.close(); }
+  void TearDown() override {
+    store_.close();
+    // Nothing leaks: every test's locks are released (or expired) by the time it ends.
+    auto left = open(url_).list(Context::with_timeout(10s), prefix_);
+    for (auto& l : left) ADD_FAILURE() << "stray lock left in the store: " << l.key;
+  }
 
   std::string key(const std::string& name = "k") { return prefix_ + "-" + name; }
   Store another() { return open(url_); }
@@ -214,6 +219,18 @@ TEST_P(Conformance, RenewExtends) {
   EXPECT_TRUE(l.held());
   EXPECT_TRUE(another().is_locked({}, key()));
   EXPECT_EQ(l.release().status, ReleaseStatus::released);
+}
+
+TEST_P(Conformance, RenewAfterReleaseIsNotHeld) {
+  Lease l = store_.acquire({}, key());
+  EXPECT_EQ(l.release().status, ReleaseStatus::released);
+  try {
+    l.renew({}, 5s);
+    FAIL() << "renewed a released lease";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), errc::not_held) << e.what();
+  }
+  EXPECT_FALSE(l.lost());  // A normal release is not a loss.
 }
 
 TEST_P(Conformance, FencingTokensStrictlyIncrease) {
