@@ -148,6 +148,11 @@ Client::Client(const EtcdConfig& config, std::string scheme, const Context& ctx)
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 100);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
   args.SetLoadBalancingPolicyName("pick_first");
+  // Detect a dead connection (no RST, e.g. a partition) under open streams; etcd refuses pings
+  // more frequent than every 5 s.
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+  args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (tls) {
     grpc::SslCredentialsOptions ssl;

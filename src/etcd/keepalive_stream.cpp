@@ -104,6 +104,13 @@ std::int64_t KeepAliveStream::await(const Context& ctx, const Ticket& ticket,
   std::unique_lock lk(mu_);
   cv_.wait_until(lk, ctx.stop_token(), limit, [&] { return ticket->done; });
   if (!ticket->done) {
+    lk.unlock();
+    if (!ctx.done()) {
+      // No answer within the request timeout: the stream (or its connection) is sick. End
+      // it so that the next keep-alive opens a new one.
+      std::lock_guard wl(write_mu_);
+      if (open_) open_->cc->TryCancel();
+    }
     if (ctx.stop_requested())
       throw Error(errc::cancelled, client_.scheme(), std::string(key), "keep-alive");
     throw Error(ctx.expired() ? errc::timeout : errc::unavailable, client_.scheme(),

@@ -143,7 +143,11 @@ std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, cons
       throw Error(errc::cancelled, client_.scheme(), std::string(lock_key), "watch");
     }
     if (clock::now() >= limit) {
-      cancel(slot);
+      if (!ctx.done()) {
+        // No confirmation within the request timeout: the stream is sick; its waits re-read.
+        std::lock_guard wl(write_mu_);
+        if (open_) open_->cc->TryCancel();
+      }
       throw Error(ctx.expired() ? errc::timeout : errc::unavailable, client_.scheme(),
                   std::string(lock_key), "watch", "etcd did not confirm the watch in time");
     }
