@@ -18,6 +18,7 @@
 #include "integration/redis/sentinel_group.hpp"
 #include "integration/redis/test_certs.hpp"
 #include "redis/connection.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace dlock::test {
 namespace {
@@ -198,6 +199,59 @@ TEST_F(RedisTest, ServerKilledMidRequestGivesTypedErrorNoHang) {
   t.join();
   EXPECT_EQ(code.load(), static_cast<int>(errc::unavailable));
   EXPECT_LT(clock::now() - t0, 4s);
+}
+
+TEST_F(RedisTest, ConnectionCutsGiveTypedErrorsAndNeverTwoHolders) {
+  RedisServer server;
+  TcpProxy proxy(server.port());
+  // `cut` reaches the server through a proxy that keeps dropping or stalling connections.
+  auto cut = open("redis://127.0.0.1:" + std::to_string(proxy.port()) +
+                  "?connect_timeout=300ms&command_timeout=300ms");
+  auto direct = open(server.url());
+  std::atomic<int> inside{0}, overlaps{0}, wins_through_cuts{0}, typed_errors{0}, untyped{0};
+  std::atomic<bool> stop{false};
+  auto worker = [&](Store& s, bool via_proxy) {
+    while (!stop) {
+      try {
+        Lease l = s.acquire(Context::with_timeout(3s), "cut", {.ttl = 1s});
+        if (inside.fetch_add(1) != 0) overlaps++;
+        std::this_thread::sleep_for(1ms);
+        inside.fetch_sub(1);
+        if (via_proxy) wins_through_cuts++;
+        l.release();
+      } catch (const Error& e) {
+        if (e.code() == errc::unavailable || e.code() == errc::timeout) {
+          typed_errors++;
+        } else {
+          untyped++;
+          ADD_FAILURE() << e.what();
+        }
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 3; ++i) threads.emplace_back(worker, std::ref(cut), true);
+  for (int i = 0; i < 3; ++i) threads.emplace_back(worker, std::ref(direct), false);
+  for (int round = 0; round < 6; ++round) {
+    std::this_thread::sleep_for(250ms);
+    if (round % 2 == 0) {
+      proxy.drop();  // Connections closed mid-request.
+    } else {
+      proxy.blackhole();  // Requests written, replies never come.
+    }
+    std::this_thread::sleep_for(400ms);
+    proxy.restore();
+  }
+  std::this_thread::sleep_for(1500ms);  // Time to reconnect and win again.
+  stop = true;
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(overlaps.load(), 0);
+  EXPECT_EQ(untyped.load(), 0);
+  EXPECT_GT(typed_errors.load(), 0);
+  EXPECT_GT(wins_through_cuts.load(), 0);
+  // Afterwards the proxied store works normally.
+  Lease l = cut.acquire(Context::with_timeout(10s), "after-cuts", {.ttl = 5s});
+  EXPECT_TRUE(l.release());
 }
 
 TEST_F(RedisTest, AclUserLimitedToLockKeys) {
