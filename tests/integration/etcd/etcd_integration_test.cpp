@@ -117,6 +117,32 @@ TEST_F(EtcdTest, WaitersAreServedInArrivalOrder) {
   EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3}));
 }
 
+TEST_F(EtcdTest, GivingUpRemovesTheWaiterKey) {
+  auto name = unique("give-up");
+  Store a = open(url()), b = open(url());
+  Lease held = a.acquire({}, name);
+  auto waiter_keys = [&] {
+    auto keys = etcd_->etcdctl_output("get --prefix lock/" + name + "/ --keys-only");
+    return std::count(keys.begin(), keys.end(), '/') / 2;
+  };
+  EXPECT_EQ(code_of([&] { b.acquire(Context::with_timeout(300ms), name); }), errc::timeout);
+  EXPECT_EQ(waiter_keys(), 1);  // Only the holder's key: the timed-out waiter left the queue.
+  EXPECT_FALSE(b.try_acquire({}, name).has_value());
+  EXPECT_EQ(waiter_keys(), 1);
+  std::stop_source stop;
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    stop.request_stop();
+  });
+  EXPECT_EQ(code_of([&] { b.acquire(Context::with_stop(stop.get_token()), name); }),
+            errc::cancelled);
+  canceller.join();
+  EXPECT_EQ(waiter_keys(), 1);
+  held.release();
+  EXPECT_EQ(waiter_keys(), 0);
+  EXPECT_TRUE(b.try_acquire({}, name).has_value());
+}
+
 TEST_F(EtcdTest, UrlsAndConfig) {
   EXPECT_EQ(code_of([&] { open(url() + "&bogus=1"); }), errc::invalid_argument);
   EXPECT_EQ(code_of([&] { open("etcd://127.0.0.1:1/some/path"); }), errc::invalid_argument);
