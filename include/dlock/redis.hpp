@@ -4,7 +4,8 @@
 //   dlock::Store store = dlock::open(cfg);
 //
 // The same settings as the URL `redis://[user[:pass]@]host[:port][/db][?k=v...]` (and
-// `rediss://` for TLS, `redis+sentinel://s1:p1,s2:p2/<master>[/db]` for Sentinel); see
+// `rediss://` for TLS, `redis+sentinel://s1:p1,s2:p2/<master>[/db]` for Sentinel,
+// `redis+cluster://n1:p1,n2:p2` for Cluster); see
 // docs/stores/redis.md for key names, guarantees and tuning.
 // Available when dlock was built with the Redis store (`DLOCK_WITH_REDIS`).
 #pragma once
@@ -19,7 +20,7 @@
 
 namespace dlock {
 
-/// A host and port (of a Redis Sentinel).
+/// A host and port (of a Redis Sentinel or cluster node).
 struct RedisEndpoint {
   std::string host{};
   std::uint16_t port = 26379;
@@ -72,6 +73,10 @@ struct RedisConfig {
   std::string sentinel_user{};
   /// Password of the sentinels; empty: no AUTH at the sentinels.
   std::string sentinel_password{};
+  /// Redis Cluster (what `redis+cluster://` means): some nodes of the cluster, from which the
+  /// slot map is loaded; `host`/`port` are then ignored. Empty (default): no cluster. Lock
+  /// names and the prefix may not contain braces then; `db` must be 0; no TLS yet.
+  std::vector<RedisEndpoint> cluster_nodes{};
 };
 
 /// Opens a Redis store object: connects, authenticates and checks the server with one PING.

@@ -57,10 +57,30 @@ RedisConfig parse_sentinel_url(const std::string& url) {
   return c;
 }
 
+// redis+cluster://[user[:pass]@]n1:p1,n2:p2[?...]
+RedisConfig parse_cluster_url(const std::string& url) {
+  auto u = parse_url(url, 6379);
+  check_query_keys(
+      u, {"prefix", "connect_timeout", "command_timeout", "min_replicas", "replica_timeout"});
+  if (u.endpoints.empty()) bad(u.scheme, "expected cluster nodes host:port,host:port");
+  if (!u.path.empty() && u.path != "/") bad(u.scheme, "a cluster has no databases: no path");
+  RedisConfig c;
+  for (auto& e : u.endpoints) c.cluster_nodes.push_back(RedisEndpoint{e.host, e.port});
+  c.user = u.user;
+  c.password = u.password;
+  if (!u.has_password && !u.user.empty()) {
+    c.password = u.user;
+    c.user.clear();
+  }
+  common_query(u, c);
+  return c;
+}
+
 }  // namespace
 
 RedisConfig parse_redis_url(const std::string& url) {
   if (url.starts_with("redis+sentinel://")) return parse_sentinel_url(url);
+  if (url.starts_with("redis+cluster://")) return parse_cluster_url(url);
   auto u = parse_url(url, 6379);
   const bool tls = u.scheme == "rediss";
   if (tls) {
@@ -98,6 +118,18 @@ std::string redacted_url(const RedisConfig& c) {
   auto host = [](const std::string& h) {
     return h.find(':') != std::string::npos ? "[" + h + "]" : h;
   };
+  auto creds = [&] {
+    if (!c.user.empty()) return c.user + (c.password.empty() ? "@" : ":***@");
+    return std::string(c.password.empty() ? "" : ":***@");
+  };
+  if (!c.cluster_nodes.empty()) {
+    std::string s = "redis+cluster://" + creds();
+    for (std::size_t i = 0; i < c.cluster_nodes.size(); ++i) {
+      s += (i ? "," : "") + host(c.cluster_nodes[i].host) + ":" +
+           std::to_string(c.cluster_nodes[i].port);
+    }
+    return s;
+  }
   if (!c.sentinels.empty()) {
     std::string s = "redis+sentinel://";
     if (!c.user.empty()) s += c.user + (c.password.empty() ? "@" : ":***@");
@@ -119,8 +151,21 @@ std::string redacted_url(const RedisConfig& c) {
 }
 
 ConnectionOptions connection_options(const RedisConfig& c) {
-  const std::string scheme = !c.sentinels.empty() ? "redis+sentinel" : c.tls ? "rediss" : "redis";
-  if (c.sentinels.empty() && c.host.empty()) bad(scheme, "empty host");
+  const std::string scheme = !c.cluster_nodes.empty() ? "redis+cluster"
+                             : !c.sentinels.empty()   ? "redis+sentinel"
+                             : c.tls                  ? "rediss"
+                                                      : "redis";
+  if (!c.cluster_nodes.empty()) {
+    if (!c.sentinels.empty()) bad(scheme, "Cluster and Sentinel exclude each other");
+    if (c.tls) bad(scheme, "TLS with Cluster is not supported yet");
+    if (c.db != 0) bad(scheme, "a cluster has only database 0");
+    for (auto& n : c.cluster_nodes) {
+      if (n.host.empty() || n.port == 0) bad(scheme, "bad cluster node address");
+    }
+  }
+  if (c.sentinels.empty() && c.cluster_nodes.empty() && c.host.empty()) {
+    bad(scheme, "empty host");
+  }
   if (!c.sentinels.empty() && c.sentinel_master.empty()) bad(scheme, "no sentinel_master");
   if (!c.sentinels.empty() && c.tls) bad(scheme, "TLS with Sentinel is not supported yet");
   if (c.port == 0) bad(scheme, "port 0");

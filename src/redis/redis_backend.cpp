@@ -5,6 +5,7 @@
 
 #include "core/schemes.hpp"
 #include "core/store_core.hpp"
+#include "redis/cluster.hpp"
 #include "redis/config.hpp"
 #include "redis/connection.hpp"
 #include "redis/errors.hpp"
@@ -72,17 +73,31 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
  public:
   explicit RedisBackend(const RedisConfig& cfg)
       : cfg_(cfg),
-        scheme_(!cfg.sentinels.empty() ? "redis+sentinel"
-                : cfg.tls              ? "rediss"
-                                       : "redis"),
+        scheme_(!cfg.cluster_nodes.empty() ? "redis+cluster"
+                : !cfg.sentinels.empty()   ? "redis+sentinel"
+                : cfg.tls                  ? "rediss"
+                                           : "redis"),
         io_(std::make_unique<IoThread>()) {
     auto opts = connection_options(cfg);
-    conn_ = Connection::create(io_->context(), opts);
+    if (!cfg.cluster_nodes.empty()) {
+      std::vector<ClusterMap::Address> seeds;
+      for (auto& n : cfg.cluster_nodes) seeds.push_back({n.host, n.port});
+      cluster_ = std::make_unique<ClusterMap>(io_->context(), opts, seeds);
+      // Plain PUBLISH reaches every node of a cluster: one subscriber on a seed hears all.
+      opts.host = seeds.front().host;
+      opts.port = seeds.front().port;
+    } else {
+      conn_ = Connection::create(io_->context(), opts);
+    }
     sub_ = std::make_unique<Subscriber>(io_->context(), opts);
   }
   ~RedisBackend() override { close(); }
 
   void ping(const Context& ctx) {
+    if (cluster_) {
+      cluster_->refresh(ctx, scheme_);
+      return;
+    }
     auto r = call(*conn_, ctx, scheme_, "", "connect", {"PING"});
     if (r.is_error()) throw_server_error(scheme_, "", "connect", r.str);
   }
@@ -105,7 +120,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
 
   bool release(const Context& ctx, const std::string& key, const std::string& token) override {
     check_open("release");
-    LockKeys k(cfg_.prefix, key);
+    auto k = keys_for(key);
     auto r = eval(ctx, release_script(), key, "release", {k.lock, k.meta, k.queue, k.qexp},
                   {token, k.wake});
     return r.integer == 1;
@@ -114,7 +129,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool extend(const Context& ctx, const std::string& key, const std::string& token,
               milliseconds ttl) override {
     check_open("renew");
-    LockKeys k(cfg_.prefix, key);
+    auto k = keys_for(key);
     auto t = std::to_string(ttl.count());
     auto r = eval(ctx, extend_script(), key, "renew", {k.lock, k.meta}, {token, t});
     return r.integer == 1;
@@ -122,7 +137,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
 
   Inspection inspect(const Context& ctx, const std::string& key) override {
     check_open("inspect");
-    LockKeys k(cfg_.prefix, key);
+    auto k = keys_for(key);
     return to_inspection(key, eval(ctx, inspect_script(), key, "inspect", {k.lock, k.meta}, {}));
   }
 
@@ -130,9 +145,21 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     check_open("list");
     const std::string pattern = glob_escape(cfg_.prefix + prefix) + "*";
     std::set<std::string> names;
+    auto nodes = cluster_ ? cluster_->masters() : std::vector<std::shared_ptr<Connection>>{conn_};
+    for (auto& node : nodes) scan(ctx, *node, prefix, pattern, names);
+    std::vector<Inspection> out;
+    for (auto& name : names) {
+      auto i = inspect(ctx, name);
+      if (i.info.held) out.push_back(std::move(i));
+    }
+    return out;
+  }
+
+  void scan(const Context& ctx, Connection& node, const std::string& prefix,
+            const std::string& pattern, std::set<std::string>& names) {
     std::string cursor = "0";
     do {
-      auto r = call(*conn_, ctx, scheme_, prefix, "list",
+      auto r = call(node, ctx, scheme_, prefix, "list",
                     {"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"});
       if (r.is_error()) throw_server_error(scheme_, prefix, "list", r.str);
       if (r.elements.size() != 2) bad_reply(prefix, "list");
@@ -145,17 +172,11 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
         names.insert(key.substr(cfg_.prefix.size()));
       }
     } while (cursor != "0");
-    std::vector<Inspection> out;
-    for (auto& name : names) {
-      auto i = inspect(ctx, name);
-      if (i.info.held) out.push_back(std::move(i));
-    }
-    return out;
   }
 
   bool force_release(const Context& ctx, const std::string& key) override {
     check_open("force_release");
-    LockKeys k(cfg_.prefix, key);
+    auto k = keys_for(key);
     auto r = eval(ctx, force_release_script(), key, "force_release",
                   {k.lock, k.meta, k.queue, k.qexp}, {k.wake});
     return r.integer > 0;
@@ -164,8 +185,25 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   void close() noexcept override {
     if (closed_.exchange(true)) return;
     sub_->close();
-    conn_->close();
+    if (conn_) conn_->close();
+    if (cluster_) cluster_->close();
     io_->stop();
+  }
+
+  /// The names of `key`'s keys. In a cluster, a name with braces would give the lock key a
+  /// hash tag of its own and split it from its companions: refused.
+  LockKeys keys_for(const std::string& key) const {
+    if (cluster_ && (key.find_first_of("{}") != std::string::npos ||
+                     cfg_.prefix.find_first_of("{}") != std::string::npos)) {
+      throw Error(errc::invalid_argument, scheme_, key, "key",
+                  "lock names and the prefix may not contain '{' or '}' in a Redis Cluster");
+    }
+    return LockKeys(cfg_.prefix, key);
+  }
+
+  /// The connection of the node that holds `lock_key`.
+  std::shared_ptr<Connection> conn_for(const std::string& lock_key) {
+    return cluster_ ? cluster_->for_slot(key_slot(lock_key)) : conn_;
   }
 
   // ---- for sessions ----
@@ -216,7 +254,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     const auto n = std::to_string(cfg_.min_replicas);
     const auto t = std::to_string(cfg_.replica_timeout.count());
     auto wait_ctx = ctx.sub(cfg_.replica_timeout + cfg_.command_timeout);
-    auto r = call(*conn_, wait_ctx, scheme_, req.key, "acquire", {"WAIT", n, t});
+    auto r = call(*conn_for(k.lock), wait_ctx, scheme_, req.key, "acquire", {"WAIT", n, t});
     if (!r.is_error() && r.integer >= cfg_.min_replicas) return;
     // Undo the grant before failing (conditional on our token).
     try {
@@ -230,25 +268,52 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
                     " required replicas acknowledged the grant");
   }
 
-  // EVALSHA, falling back to EVAL (which caches the script again) after a server restart.
+  // EVALSHA, falling back to EVAL (which caches the script again) after a server restart. In
+  // a cluster, follows MOVED (reloading the slot map) and ASK redirects.
   RespValue eval(const Context& ctx, const Script& s, const std::string& key, const char* step,
                  std::vector<std::string_view> keys, std::vector<std::string_view> args) {
     const std::string nkeys = std::to_string(keys.size());
     std::vector<std::string_view> cmd{"EVALSHA", s.sha1, nkeys};
     cmd.insert(cmd.end(), keys.begin(), keys.end());
     cmd.insert(cmd.end(), args.begin(), args.end());
-    auto r = call(*conn_, ctx, scheme_, key, step, cmd);
-    if (r.is_error() && starts_with(r.str, "NOSCRIPT")) {
-      cmd[0] = "EVAL";
-      cmd[1] = s.body;
-      r = call(*conn_, ctx, scheme_, key, step, cmd);
+    const std::string lock_key(keys.front());
+    std::shared_ptr<Connection> conn = conn_for(lock_key);
+    bool asking = false;
+    RespValue r;
+    for (int hop = 0; hop < 5; ++hop) {
+      r = send(ctx, *conn, key, step, cmd, asking);
+      if (r.is_error() && starts_with(r.str, "NOSCRIPT")) {
+        auto full = cmd;
+        full[0] = "EVAL";
+        full[1] = s.body;
+        r = send(ctx, *conn, key, step, full, asking);
+      }
+      const bool moved = starts_with(r.str, "MOVED "), ask = starts_with(r.str, "ASK ");
+      if (!r.is_error() || !cluster_ || (!moved && !ask)) break;
+      // "MOVED <slot> <host>:<port>" / "ASK <slot> <host>:<port>"
+      auto target = std::string_view(r.str).substr(r.str.rfind(' ') + 1);
+      auto colon = target.rfind(':');
+      std::string host(target.substr(0, colon));
+      auto port = static_cast<std::uint16_t>(parse_u64(target.substr(colon + 1)));
+      if (host.empty()) host = cfg_.cluster_nodes.front().host;
+      if (moved) cluster_->refresh(ctx, scheme_);
+      conn = cluster_->node(host, port);
+      asking = ask;
     }
     if (r.is_error()) {
       // A master that became a replica (failover): reconnect, asking the sentinels again.
-      if (starts_with(r.str, "READONLY")) conn_->reset();
+      if (starts_with(r.str, "READONLY")) conn->reset();
       throw_server_error(scheme_, key, step, r.str);
     }
     return r;
+  }
+
+  // One command, preceded by ASKING after an ASK redirect.
+  RespValue send(const Context& ctx, Connection& conn, const std::string& key, const char* step,
+                 const std::vector<std::string_view>& cmd, bool asking) {
+    if (!asking) return call(conn, ctx, scheme_, key, step, cmd);
+    auto replies = call_many(conn, ctx, scheme_, key, step, {{"ASKING"}, cmd});
+    return std::move(replies.back());
   }
 
   Inspection to_inspection(const std::string& key, const RespValue& r) {
@@ -276,16 +341,14 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   RedisConfig cfg_;
   std::string scheme_;
   std::unique_ptr<IoThread> io_;
-  std::shared_ptr<Connection> conn_;
+  std::shared_ptr<Connection> conn_;     // Single node and Sentinel.
+  std::unique_ptr<ClusterMap> cluster_;  // Cluster.
   std::unique_ptr<Subscriber> sub_;
   std::atomic<bool> closed_{false};
 };
 
 RedisSession::RedisSession(std::shared_ptr<RedisBackend> b, const AcquireRequest& r)
-    : b_(std::move(b)),
-      req_(r),
-      keys_(b_->config().prefix, r.key),
-      ttl_(std::to_string(r.ttl.count())) {}
+    : b_(std::move(b)), req_(r), keys_(b_->keys_for(r.key)), ttl_(std::to_string(r.ttl.count())) {}
 
 RedisSession::~RedisSession() {
   if (channel_) b_->subscriber().unsubscribe(channel_);
@@ -347,6 +410,7 @@ void add_redis_schemes(SchemeTable& table) {
   table["redis"] = factory;
   table["rediss"] = factory;
   table["redis+sentinel"] = factory;
+  table["redis+cluster"] = factory;
 }
 
 }  // namespace dlock::detail

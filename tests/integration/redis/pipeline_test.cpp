@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "redis/cluster.hpp"
 #include "redis/resp.hpp"
 
 namespace dlock::detail::redis {
@@ -145,6 +146,24 @@ TEST(Pipeline, TracksTheOldestRequestForCommandTimeouts) {
   p.enqueue(format_command({"PING"}), r.handler("p"));
   p.take_batch(t0);
   EXPECT_EQ(*p.oldest_sent(), t0);
+}
+
+}  // namespace
+}  // namespace dlock::detail::redis
+
+namespace dlock::detail::redis {
+namespace {
+
+TEST(ClusterSlots, MatchTheRedisCluster) {
+  // Values from the Redis Cluster specification and `CLUSTER KEYSLOT`.
+  EXPECT_EQ(key_slot("123456789"), 0x31C3 % 16384);
+  EXPECT_EQ(key_slot("foo"), 12182);
+  EXPECT_EQ(key_slot("{user1000}.following"), key_slot("user1000"));
+  EXPECT_EQ(key_slot("foo{}{bar}"), key_slot("foo{}{bar}"));  // Empty tag: the whole key.
+  EXPECT_NE(key_slot("foo{}{bar}"), key_slot("bar"));
+  // A lock key and its companions share a slot.
+  EXPECT_EQ(key_slot("lock:job"), key_slot("{lock:job}:fence"));
+  EXPECT_EQ(key_slot("lock:job"), key_slot("{lock:job}:wake:abc"));
 }
 
 }  // namespace

@@ -14,9 +14,11 @@
 
 #include "dlock/dlock.hpp"
 #include "dlock/redis.hpp"
+#include "integration/redis/cluster_group.hpp"
 #include "integration/redis/redis_server.hpp"
 #include "integration/redis/sentinel_group.hpp"
 #include "integration/redis/test_certs.hpp"
+#include "redis/cluster.hpp"
 #include "redis/connection.hpp"
 #include "support/tcp_proxy.hpp"
 
@@ -569,6 +571,55 @@ TEST_F(RedisTest, SentinelFailoverMovesTheStoreToTheNewMaster) {
   EXPECT_TRUE(held.release());
   EXPECT_GT(store.acquire(Context::with_timeout(10s), "survivor").fencing_token(),
             held.fencing_token());
+}
+
+TEST_F(RedisTest, ClusterFollowsMovedAndSpreadsLocksOverNodes) {
+  ClusterGroup cluster;
+  auto store = open(cluster.url());
+  EXPECT_EQ(store.scheme(), "redis+cluster");
+  // Locks land on the node owning their slot; every node gets some.
+  std::vector<Lease> leases;
+  for (int i = 0; i < 30; ++i) leases.push_back(store.acquire({}, "n" + std::to_string(i)));
+  std::vector<std::unique_ptr<RawClient>> raw;
+  for (int i = 0; i < 3; ++i) raw.push_back(std::make_unique<RawClient>(cluster.node(i).port()));
+  for (int i = 0; i < 3; ++i) EXPECT_GT(raw[i]->cmd({"DBSIZE"}).integer, 0) << "node " << i;
+  EXPECT_EQ(store.list({}, "n").size(), 30u);
+  leases.clear();
+
+  // Move an empty slot to another node behind the store's back: MOVED, map reload, success.
+  const std::string name = "moved";
+  const int slot = rd::key_slot("lock:" + name);
+  auto owner_of = [&](int s) {
+    auto slots = raw[0]->cmd({"CLUSTER", "SLOTS"});
+    for (auto& range : slots.elements) {
+      if (range.elements[0].integer <= s && s <= range.elements[1].integer) {
+        return static_cast<int>(range.elements[2].elements[1].integer);
+      }
+    }
+    return 0;
+  };
+  int from = -1, to = -1;
+  for (int i = 0; i < 3; ++i) {
+    if (cluster.node(i).port() == owner_of(slot)) from = i;
+  }
+  ASSERT_GE(from, 0);
+  to = (from + 1) % 3;
+  const std::string to_id = raw[to]->cmd({"CLUSTER", "MYID"}).str;
+  for (int i : {to, from, (from + 2) % 3}) {
+    auto r = raw[i]->cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to_id});
+    ASSERT_FALSE(r.is_error()) << r.str;
+  }
+  Lease l = store.acquire(Context::with_timeout(10s), name, {.ttl = 10s});
+  EXPECT_EQ(raw[to]->cmd({"GET", "lock:" + name}).str, l.token());
+  EXPECT_TRUE(l.release());
+
+  // Braces would split a lock from its companions across slots: refused.
+  try {
+    store.acquire({}, "a{b}c");
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.code(), errc::invalid_argument) << e.what();
+  }
 }
 
 }  // namespace

@@ -14,8 +14,9 @@ class RedisServer {
  public:
   /// Starts redis-server with `extra` arguments. With `tls_port_args`, the caller passes the
   /// TLS options and `port()` is the TLS port (`--port 0` disables plain TCP).
-  explicit RedisServer(std::vector<std::string> extra = {}, bool tls = false)
-      : extra_(std::move(extra)), tls_(tls), port_(free_port()) {
+  explicit RedisServer(std::vector<std::string> extra = {}, bool tls = false,
+                       std::uint16_t port = 0)
+      : extra_(std::move(extra)), tls_(tls), port_(port ? port : free_port()) {
     start();
   }
   ~RedisServer() { child_.stop(); }
