@@ -25,7 +25,7 @@ std::shared_ptr<LeaseState> LeaseState::create(std::shared_ptr<CoreShared> core,
       new LeaseState(core, std::move(key), std::move(token), fencing, ttl, sent_at));
   {
     std::lock_guard lk(core->live_mu);
-    core->live[s->token_] = s;
+    core->live[s->token_] = s.get();
   }
   core->stats.held++;
   if (opts.on_lost) s->callbacks_.push_back(opts.on_lost);
@@ -50,7 +50,7 @@ LeaseState::~LeaseState() {
   if (forked_away(core_->pid)) return;  // Never touch a mutex a parent thread may have held.
   std::lock_guard lk(core_->live_mu);
   auto it = core_->live.find(token_);
-  if (it != core_->live.end() && it->second.expired()) core_->live.erase(it);
+  if (it != core_->live.end() && it->second == this) core_->live.erase(it);
 }
 
 LeaseState::clock::time_point LeaseState::valid_until() const {
@@ -148,7 +148,8 @@ ReleaseResult LeaseState::release(const Context& ctx) noexcept {
   cv_.notify_all();
   {
     std::lock_guard lk(core_->live_mu);
-    core_->live.erase(token_);
+    auto it = core_->live.find(token_);
+    if (it != core_->live.end() && it->second == this) core_->live.erase(it);
   }
   try {
     if (core_->backend->release(ctx, key_, token_)) {
@@ -193,20 +194,36 @@ std::pair<bool, milliseconds> LeaseState::auto_renew_setting() const {
   return {auto_renew_, interval_};
 }
 
+bool LeaseState::lost() const {
+  std::lock_guard lk(mu_);
+  return phase_ == Phase::lost;
+}
+
+std::stop_token LeaseState::lost_token() const {
+  std::lock_guard lk(mu_);
+  if (!lost_src_.stop_possible()) {
+    lost_src_ = std::stop_source();
+    if (phase_ == Phase::lost) lost_src_.request_stop();
+  }
+  return lost_src_.get_token();
+}
+
 void LeaseState::mark_lost(LossReason reason, std::error_code error) noexcept {
   std::vector<std::function<void(const LossInfo&)>> cbs;
+  std::stop_source src{std::nostopstate};
   {
     std::lock_guard lk(mu_);
     if (phase_ != Phase::held) return;
     phase_ = Phase::lost;
     ++generation_;
     cbs.swap(callbacks_);
+    src = lost_src_;  // A token made after this sees phase_ == lost and stops itself.
     if (!error) error = last_error_;
   }
   cv_.notify_all();
   core_->stats.held--;
   core_->stats.losses++;
-  lost_src_.request_stop();
+  if (src.stop_possible()) src.request_stop();
   LossInfo info{key_, fencing_, reason, error};
   for (auto& cb : cbs) {
     try {

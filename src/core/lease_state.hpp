@@ -11,6 +11,7 @@
 #include <mutex>
 #include <stop_token>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -35,9 +36,11 @@ struct CoreShared {
   std::string scheme;
   Stats stats;
 
-  /// Live grants by token, so a store's loss report and `close()` can find them.
+  /// Live grants by token, so a store's loss report and `close()` can find them. The key views
+  /// the state's own token and each state erases its entry before it dies, so an entry found
+  /// under `live_mu` points at a live object (`weak_from_this()` tells whether it is dying).
   std::mutex live_mu;
-  std::unordered_map<std::string, std::weak_ptr<LeaseState>> live;
+  std::unordered_map<std::string_view, LeaseState*> live;
 };
 
 /// The drift margin subtracted from every validity: 1 % of the TTL + 2 ms (as redsync).
@@ -62,8 +65,8 @@ class LeaseState : public std::enable_shared_from_this<LeaseState> {
   clock::time_point valid_until() const;
   std::chrono::milliseconds ttl() const;
   bool held() const;
-  bool lost() const { return lost_src_.stop_requested(); }
-  std::stop_token lost_token() const { return lost_src_.get_token(); }
+  bool lost() const;
+  std::stop_token lost_token() const;
   const std::string& scheme() const { return core_->scheme; }
 
   void renew(const Context& ctx, std::chrono::milliseconds ttl);
@@ -109,7 +112,8 @@ class LeaseState : public std::enable_shared_from_this<LeaseState> {
   std::uint64_t generation_ = 0;
   std::error_code last_error_;
   std::vector<std::function<void(const LossInfo&)>> callbacks_;
-  std::stop_source lost_src_;
+  // Created on the first lost_token() call: most leases never need one.
+  mutable std::stop_source lost_src_{std::nostopstate};
 };
 
 }  // namespace dlock::detail

@@ -35,7 +35,7 @@ std::shared_ptr<StoreCore> make_store_core(std::shared_ptr<Backend> backend,
     {
       std::lock_guard lk(shared->live_mu);
       auto it = shared->live.find(token);
-      if (it != shared->live.end()) s = it->second.lock();
+      if (it != shared->live.end()) s = it->second->weak_from_this().lock();
     }
     // Callbacks run on a scheduler worker, never on the store's I/O thread.
     if (s) {
@@ -260,8 +260,8 @@ void StoreCore::close() {
   std::vector<std::shared_ptr<LeaseState>> live;
   {
     std::lock_guard lk(shared_->live_mu);
-    for (auto& [t, w] : shared_->live) {
-      if (auto s = w.lock()) live.push_back(std::move(s));
+    for (auto& [t, p] : shared_->live) {
+      if (auto s = p->weak_from_this().lock()) live.push_back(std::move(s));
     }
   }
   for (auto& s : live) s->release(ctx);
