@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
   Args a;
   for (int i = 1; i < argc; ++i) {
     std::string k = argv[i];
+    if (k == "--print-redis-scripts") return bench::print_redis_scripts();
     if (k == "-h" || k == "--help") {
       std::cout << "usage: dlock-bench --workload R1|R2|R3|E1|E2|E3 [--redis HOST:PORT] "
                    "[--etcd HOST:PORT] [--store URL] [--iters N] [--workers N] [--secs S] "

@@ -18,6 +18,10 @@ struct RawResult {
 /// hiredis connection (keys `bench:raw:<i mod 64>`).
 RawResult raw_redis_pairs(const std::string& host_port, long iters, long workers);
 
+/// Prints dlock's Redis acquire and release scripts and redis-benchmark arguments for them as
+/// shell assignments (bench/run.sh evals them for R2's limit). Returns an exit code.
+int print_redis_scripts();
+
 /// E1/E2's limit: {Txn create-if-absent Put; Txn compare-value Delete} pairs, sequentially
 /// `iters` times (workers == 1) or from `workers` threads for `secs` seconds.
 RawResult raw_etcd_pairs(const std::string& host_port, long iters, long workers, double secs);

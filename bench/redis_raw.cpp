@@ -2,6 +2,7 @@
 #include <hiredis/hiredis.h>
 
 #include <chrono>
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
@@ -82,6 +83,52 @@ RawResult raw_redis_pairs(const std::string& hp, long iters, long /*workers*/) {
   out.elapsed_s = std::chrono::duration<double>(clock_type::now() - t0).count();
   out.note = "hiredis SET NX PX + EVALSHA compare-and-delete, one connection";
   return out;
+}
+
+}  // namespace bench
+
+#include "dlock/build_config.hpp"
+#if DLOCK_WITH_REDIS
+#include "src/redis/scripts.hpp"
+#endif
+
+namespace bench {
+namespace {
+
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out += c;
+    }
+  }
+  return out + "'";
+}
+
+}  // namespace
+
+int print_redis_scripts() {
+#if DLOCK_WITH_REDIS
+  namespace rs = dlock::detail::redis;
+  // Arguments for redis-benchmark: random lock names (the same shapes as dlock's keys).
+  const std::string k = "lock:bench:r2limit:__rand_int__";
+  const std::string acquire_args = "5 " + k + " {" + k + "}:fence {" + k + "}:meta {" + k +
+                                   "}:queue {" + k + "}:qexp tok0123456789 10000 {} 0 10000";
+  const std::string release_args =
+      "4 " + k + " {" + k + "}:meta {" + k + "}:queue {" + k + "}:qexp tok0123456789 wake:";
+  std::printf("ACQUIRE_SCRIPT=%s\nACQUIRE_SHA=%s\nACQUIRE_ARGS=%s\n",
+              shell_quote(rs::acquire_script().body).c_str(), rs::acquire_script().sha1.c_str(),
+              shell_quote(acquire_args).c_str());
+  std::printf("RELEASE_SCRIPT=%s\nRELEASE_SHA=%s\nRELEASE_ARGS=%s\n",
+              shell_quote(rs::release_script().body).c_str(), rs::release_script().sha1.c_str(),
+              shell_quote(release_args).c_str());
+  return 0;
+#else
+  std::fprintf(stderr, "this build has no Redis store\n");
+  return 1;
+#endif
 }
 
 }  // namespace bench
