@@ -111,8 +111,19 @@ class FifoSession final : public AcquireSession {
       }
       if (owner_rev == my_rev_) {
         if (ticket && client.keepalive().await(ctx, ticket, req_.key) <= 0) {
-          throw Error(errc::protocol_error, client.scheme(), req_.key, "acquire",
-                      "the lease expired during the attempt");
+          // Our lease had expired (e.g. this process was paused) but etcd had not revoked it
+          // yet, so the Put went through: never report that grant (etcd#9921). Revoke the
+          // lease (deleting our waiter key) and queue again with a new one.
+          if (regranted) {
+            throw Error(errc::unavailable, client.scheme(), req_.key, "acquire",
+                        "etcd expired two leases in a row");
+          }
+          regranted = true;
+          lease_.revoke_now(ctx);
+          lease_.drop();
+          my_rev_ = 0;
+          drop_watch();
+          continue;
         }
         drop_watch();
         Grant g{my_key_,

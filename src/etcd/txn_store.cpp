@@ -73,8 +73,17 @@ class TxnSession final : public AcquireSession {
       }
       if (rev != 0) {
         if (ticket && client.keepalive().await(ctx, ticket, req_.key) <= 0) {
-          throw Error(errc::protocol_error, client.scheme(), req_.key, "acquire",
-                      "the lease expired during the attempt");
+          // Our lease had expired (e.g. this process was paused) but etcd had not revoked it
+          // yet, so the Put went through: never report that grant (etcd#9921). Revoke the
+          // lease (deleting the key) and try again with a new one.
+          if (regranted) {
+            throw Error(errc::unavailable, client.scheme(), req_.key, "acquire",
+                        "etcd expired two leases in a row");
+          }
+          regranted = true;
+          lease_.revoke_now(ctx);
+          lease_.drop();
+          continue;
         }
         client.watches().cancel(watch_);
         watch_.reset();
