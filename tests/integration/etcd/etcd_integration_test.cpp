@@ -143,6 +143,27 @@ TEST_F(EtcdTest, GivingUpRemovesTheWaiterKey) {
   EXPECT_TRUE(b.try_acquire({}, name).has_value());
 }
 
+TEST_F(EtcdTest, SequentialLocksReuseOneLease) {
+  auto lease_count = [&] {
+    auto out = etcd_->etcdctl_output("lease list");  // "found N leases\n..."
+    return std::atol(out.c_str() + std::string("found ").size());
+  };
+  for (std::string scheme : {"etcd", "etcd+txn"}) {
+    Store s = open(url(scheme));
+    auto name = unique("reuse");
+    s.acquire({}, name, {.ttl = 7s}).release();
+    const long before = lease_count();
+    EXPECT_GE(before, 1) << "the released lease should be pooled, not revoked";
+    for (int i = 0; i < 30; ++i) {
+      Lease l = s.acquire({}, name, {.ttl = 7s});
+      EXPECT_EQ(l.release().status, ReleaseStatus::released);
+    }
+    // No LeaseGrant per acquisition: the released lease is reused (another test's leases may
+    // come and go meanwhile, hence the slack).
+    EXPECT_LE(lease_count(), before + 2) << scheme;
+  }
+}
+
 TEST_F(EtcdTest, UrlsAndConfig) {
   EXPECT_EQ(code_of([&] { open(url() + "&bogus=1"); }), errc::invalid_argument);
   EXPECT_EQ(code_of([&] { open("etcd://127.0.0.1:1/some/path"); }), errc::invalid_argument);
