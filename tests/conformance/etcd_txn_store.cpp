@@ -10,6 +10,18 @@ class EtcdTxnEnv : public dlock::test::StoreEnv {
  public:
   std::string url() override { return "etcd+txn://" + etcd_.endpoints() + "/?prefix=conf-txn/"; }
 
+  // Fault suite hooks: kill and restart the member (its data survives), proxy its port.
+  bool kill_server() override {
+    etcd_.kill(0);
+    return true;
+  }
+  bool restart_server() override {
+    etcd_.start(0);
+    etcd_.wait_healthy(std::chrono::seconds(20));
+    return true;
+  }
+  std::uint16_t server_port() override { return etcd_.client_port(0); }
+
  private:
   dlock::test::EtcdCluster etcd_;
 };
