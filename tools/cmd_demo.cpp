@@ -146,6 +146,7 @@ int demo(const DemoArgs& a) {
   const bool tty = ::isatty(STDOUT_FILENO) == 1;
   std::vector<int> statuses(pids.size(), -1);
   auto last_line = clock::now();
+  long progress = 0;  // The counter file is rewritten in place: a read may catch it empty.
   for (std::size_t running = pids.size(); running > 0;) {
     std::this_thread::sleep_for(milliseconds(tty ? 100 : 50));
     running = 0;
@@ -160,7 +161,8 @@ int demo(const DemoArgs& a) {
     }
     const double secs = std::chrono::duration<double>(clock::now() - start).count();
     if (tty || clock::now() - last_line >= std::chrono::seconds(1)) {
-      draw_progress(tty, read_resource(resource).counter, total, secs, static_cast<int>(running));
+      progress = std::max(progress, read_resource(resource).counter);
+      draw_progress(tty, progress, total, secs, static_cast<int>(running));
       last_line = clock::now();
     }
   }
