@@ -276,6 +276,27 @@ TEST(FileStore, UrlForms) {
   EXPECT_TRUE(nosync.try_acquire({}, "k").has_value());
 }
 
+TEST(FileStore, RecordFromAnEarlierBootIsFree) {
+  TempDir dir("dlock-file-it");
+  auto store = dlock::open(url_of(dir));
+  Child holder({self_exe(), "--worker", "hold", url_of(dir), "boot", "600000"});
+  ASSERT_TRUE(wait_until_locked(store, "boot", 20s));
+  // Pretend the record was written before a reboot: its deadline means nothing any more.
+  const auto record = dir.path() / "k-626f6f74.state";  // hex("boot")
+  std::string text = dlock::test::read_file(record);
+  std::string boot_id = dlock::test::read_file("/proc/sys/kernel/random/boot_id");
+  boot_id.erase(boot_id.find_last_not_of('\n') + 1);
+  auto at = text.find(boot_id);
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at, boot_id.size(), std::string(boot_id.size(), '0'));
+  std::ofstream(dir.path() / "rewritten", std::ios::trunc) << text;
+  fs::rename(dir.path() / "rewritten", record);
+  EXPECT_FALSE(store.is_locked({}, "boot"));
+  auto l = store.try_acquire({}, "boot");
+  ASSERT_TRUE(l.has_value());
+  EXPECT_EQ(l->fencing_token(), 2u);
+}
+
 TEST(FileStore, CorruptRecordIsAProtocolError) {
   TempDir dir("dlock-file-it");
   auto store = dlock::open(url_of(dir));
