@@ -40,7 +40,8 @@ std::filesystem::path default_file_store_dir();
 /// directory when missing. Throws `Error`: `auth_failed` when the directory belongs to another
 /// user or is writable by group/others (someone else could forge or break locks there),
 /// `invalid_argument` when the path is not a directory, `unavailable` when it cannot be
-/// created or inotify cannot watch it.
+/// created. The inotify watch that waiters use starts with the first acquisition (which
+/// throws `unavailable` if inotify cannot watch the directory).
 Store open(const FileConfig& config);
 
 }  // namespace dlock

@@ -28,24 +28,37 @@ milliseconds remaining_ms(std::int64_t deadline_ns, std::int64_t now_ns) {
 struct Shared {
   std::filesystem::path dir;
   bool sync = true;
-  DirWatch watch;
   AliveSlots alive;
 
-  Shared(std::filesystem::path d, bool s) : dir(std::move(d)), sync(s), watch(dir), alive(dir) {}
+  Shared(std::filesystem::path d, bool s) : dir(std::move(d)), sync(s), alive(dir) {}
+  /// The directory's watch, started by the first acquisition (status, list and release
+  /// never wait, so they cost no inotify instance or thread). Throws `Error(unavailable)`.
+  DirWatch& watch() {
+    std::call_once(watch_once_, [this] { watch_ = std::make_unique<DirWatch>(dir); });
+    return *watch_;
+  }
   LockFiles files(const std::string& key) const { return LockFiles(dir, key, sync); }
   /// Whether `st` names a holder that is unexpired and whose process still holds its slot.
   bool held(const LockState& st, std::int64_t now_ns, const std::string& key) const {
     return st.unexpired(now_ns) && alive.alive(st.slot, key);
   }
+
+ private:
+  std::once_flag watch_once_;  // A throwing start leaves it unset: the next call retries.
+  std::unique_ptr<DirWatch> watch_;
 };
 
 class FileSession final : public AcquireSession {
  public:
   FileSession(std::shared_ptr<Shared> s, const AcquireRequest& r)
-      : s_(std::move(s)), req_(r), files_(s_->files(req_.key)), stem_(file_stem(req_.key)) {}
+      : s_(std::move(s)),
+        watch_(s_->watch()),
+        req_(r),
+        files_(s_->files(req_.key)),
+        stem_(file_stem(req_.key)) {}
 
   Attempt attempt(const Context& ctx) override {
-    seen_ = s_->watch.version(stem_);  // Before reading: a later change bumps it.
+    seen_ = watch_.version(stem_);  // Before reading: a later change bumps it.
     // A look without the guard first (the record is replaced atomically): when many wait,
     // only those who see the lock free contend for the guard.
     if (auto busy = still_held(files_.read())) return *busy;
@@ -80,11 +93,12 @@ class FileSession final : public AcquireSession {
 
   bool wait(const Context& ctx, steady::time_point until) override {
     // The holder's expiry announces itself to nobody: wake for it too.
-    return s_->watch.wait_change(stem_, seen_, ctx, std::min(until, holder_expires_));
+    return watch_.wait_change(stem_, seen_, ctx, std::min(until, holder_expires_));
   }
 
  private:
   std::shared_ptr<Shared> s_;
+  DirWatch& watch_;
   AcquireRequest req_;
   LockFiles files_;
   std::string stem_;
