@@ -68,10 +68,15 @@ class AsioConnection final : public Connection,
       handler(Outcome{std::nullopt, Failure{errc::closed, "store closed"}});
       return;
     }
-    asio::post(io_, [self = shared_from_this(), wire = std::move(wire),
-                     handler = std::move(handler)]() mutable {
-      self->do_submit(std::move(wire), std::move(handler));
-    });
+    // Requests from many threads meet in the inbox; only the first of a batch wakes the I/O
+    // thread, which then takes them all (and writes them in one go).
+    bool first;
+    {
+      std::lock_guard lk(inbox_mu_);
+      first = inbox_.empty();
+      inbox_.push_back(Request{std::move(wire), std::move(handler)});
+    }
+    if (first) asio::post(io_, [self = shared_from_this()] { self->drain_inbox(); });
   }
 
   void check_stale() override {
@@ -108,12 +113,26 @@ class AsioConnection final : public Connection,
  private:
   enum class State { idle, waiting, connecting, ready };
 
-  void do_submit(std::string wire, ReplyHandler handler) {
-    if (closed_) {
-      handler(Outcome{std::nullopt, Failure{errc::closed, "store closed"}});
-      return;
+  struct Request {
+    std::string wire;
+    ReplyHandler handler;
+  };
+
+  void drain_inbox() {
+    std::vector<Request> batch;
+    {
+      std::lock_guard lk(inbox_mu_);
+      batch.swap(inbox_);
     }
-    pipeline_.enqueue(std::move(wire), std::move(handler));
+    if (batch.empty()) return;
+    for (auto& r : batch) {
+      if (closed_) {
+        r.handler(Outcome{std::nullopt, Failure{errc::closed, "store closed"}});
+      } else {
+        pipeline_.enqueue(std::move(r.wire), std::move(r.handler));
+      }
+    }
+    if (closed_) return;
     if (state_ == State::ready) {
       write_more();
     } else if (state_ == State::idle) {
@@ -384,6 +403,8 @@ class AsioConnection final : public Connection,
   clock::time_point next_connect_{};
   std::string write_buf_;
   std::array<char, 64 * 1024> read_buf_{};
+  std::mutex inbox_mu_;
+  std::vector<Request> inbox_;  // Submitted by any thread, not yet taken by the I/O thread.
   std::atomic<bool> ready_flag_{false}, closed_flag_{false};
 };
 
