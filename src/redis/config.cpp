@@ -125,8 +125,11 @@ std::string redacted_url(const RedisConfig& c) {
   if (!c.cluster_nodes.empty()) {
     std::string s = "redis+cluster://" + creds();
     for (std::size_t i = 0; i < c.cluster_nodes.size(); ++i) {
-      s += (i ? "," : "") + host(c.cluster_nodes[i].host) + ":" +
-           std::to_string(c.cluster_nodes[i].port);
+      // Appended piecewise: `"," + std::string&&` trips GCC 12's -Wrestrict false positive.
+      if (i) s += ',';
+      s += host(c.cluster_nodes[i].host);
+      s += ':';
+      s += std::to_string(c.cluster_nodes[i].port);
     }
     return s;
   }
@@ -135,7 +138,10 @@ std::string redacted_url(const RedisConfig& c) {
     if (!c.user.empty()) s += c.user + (c.password.empty() ? "@" : ":***@");
     if (c.user.empty() && !c.password.empty()) s += ":***@";
     for (std::size_t i = 0; i < c.sentinels.size(); ++i) {
-      s += (i ? "," : "") + host(c.sentinels[i].host) + ":" + std::to_string(c.sentinels[i].port);
+      if (i) s += ',';
+      s += host(c.sentinels[i].host);
+      s += ':';
+      s += std::to_string(c.sentinels[i].port);
     }
     s += "/" + c.sentinel_master;
     if (c.db != 0) s += "/" + std::to_string(c.db);
