@@ -8,12 +8,13 @@
 namespace dlock::detail {
 
 RenewalScheduler& RenewalScheduler::instance() {
-  // Four workers: renewals are blocking round trips, and one slow store must not hold up the
-  // renewals of another. Never destroyed: a forked child inherits the object but not its
-  // threads, and destroying its condition variables there would wait forever. The owning
-  // process stops the threads at exit instead.
+  // Eight workers: renewals are blocking round trips (pipelined on one connection by the
+  // network stores, so more in flight means more renewals per second), and one slow store
+  // must not hold up the renewals of another. Never destroyed: a forked child inherits the object
+  // but not its threads, and destroying its condition variables there would wait forever. The
+  // owning process stops the threads at exit instead.
   static RenewalScheduler* s = [] {
-    auto* p = new RenewalScheduler(4);
+    auto* p = new RenewalScheduler(8);
     std::atexit([] { instance().shutdown(); });
     return p;
   }();

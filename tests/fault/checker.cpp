@@ -26,9 +26,27 @@ std::string Report::summary() const {
   return o.str();
 }
 
-Report check(std::vector<Section> s, std::chrono::nanoseconds wait_bound) {
+Report check(std::vector<Section> all, std::chrono::nanoseconds wait_bound) {
   Report r;
-  r.sections = s.size();
+  r.sections = all.size();
+  // A section whose validity ended before its entry was even recorded (the worker was paused
+  // between the acquire returning and reading the clock) never believed it held the lock:
+  // it cannot overlap anyone and has no place in the entry order; it must still signal loss.
+  std::vector<Section> s;
+  for (auto& x : all) {
+    if (x.valid_end_ns > x.enter_ns) {
+      s.push_back(x);
+    } else {
+      if (!x.lost) {
+        r.unsignalled_losses++;
+        if (r.details.size() < 10) {
+          r.details.push_back("unsignalled loss: w" + std::to_string(x.worker) + "/t" +
+                              std::to_string(x.token) + " (validity ended before entry)");
+        }
+      }
+      if (x.write == "accepted") s.push_back(x);  // Its write still counts for the fence.
+    }
+  }
   std::sort(s.begin(), s.end(), [](auto& a, auto& b) { return a.enter_ns < b.enter_ns; });
   auto note = [&](std::string d) {
     if (r.details.size() < 10) r.details.push_back(std::move(d));

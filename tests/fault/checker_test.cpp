@@ -59,3 +59,18 @@ TEST(Checker, LogLinesRoundTrip) {
 
 }  // namespace
 }  // namespace dlock::fault
+
+namespace dlock::fault {
+namespace {
+
+TEST(Checker, SectionPausedBeforeItsEntryWasRecordedIsNotOrdered) {
+  // Worker 1 got token 1, was paused before reading the clock, and recorded its entry at 40,
+  // after worker 2 (token 2) had entered; its validity had ended at 5, and it noticed.
+  auto r = check({sec(1, 1, 40, 50, 5, true, "skipped"), sec(2, 2, 10, 30)}, 1s);
+  EXPECT_TRUE(r.safe()) << r.summary();
+  auto unsignalled = check({sec(1, 1, 40, 50, 5, false, "skipped"), sec(2, 2, 10, 30)}, 1s);
+  EXPECT_EQ(unsignalled.unsignalled_losses, 1u);
+}
+
+}  // namespace
+}  // namespace dlock::fault

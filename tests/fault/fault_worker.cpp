@@ -71,11 +71,12 @@ int main(int argc, char** argv) {
         std::this_thread::sleep_for(milliseconds(50));
         continue;
       }
+      const auto entered = to_ns(steady_clock::now());  // As soon as the acquire returned.
       lease.on_lost([&](const dlock::LossInfo&) { lost_at = to_ns(steady_clock::now()); });
       dlock::fault::Section s;
       s.worker = id;
       s.token = lease.fencing_token();
-      s.enter_ns = to_ns(steady_clock::now());
+      s.enter_ns = entered;
       s.wait_ns = s.enter_ns - to_ns(t0);
       std::this_thread::sleep_for(hold);  // The work (a SIGSTOP may land here).
       // The resource decides, by the fencing token; the holder checks validity first.

@@ -93,6 +93,7 @@ void TcpProxy::loop() {
       fds.push_back({p.server, static_cast<short>(forward ? POLLIN : 0), 0});
     }
     if (::poll(fds.data(), fds.size(), 200) < 0) continue;
+    const std::size_t polled = pairs.size();  // Pairs accepted below have no pollfd yet.
     if (fds[0].revents & POLLIN) {
       char buf[64];
       (void)!::read(wake_[0], buf, sizeof buf);
@@ -110,7 +111,7 @@ void TcpProxy::loop() {
     }
     if (!forward) continue;
     std::vector<std::size_t> dead;
-    for (std::size_t i = 0; i < pairs.size(); ++i) {
+    for (std::size_t i = 0; i < polled; ++i) {
       for (int side = 0; side < 2; ++side) {
         auto& pfd = fds[2 + 2 * i + static_cast<std::size_t>(side)];
         if (!(pfd.revents & (POLLIN | POLLHUP | POLLERR))) continue;
