@@ -63,6 +63,13 @@ if free and (not head or head == ARGV[1]) then
     redis.call('zrem', KEYS[5], ARGV[1])
   end
   local f = redis.call('incr', KEYS[2])
+  if f == 1 then
+    -- A fresh counter (first grant, or the server lost its data): start at the server's
+    -- clock x 2^20, above any number an earlier counter reached unless it granted more
+    -- than 2^20 times per second, so tokens keep growing across a restart.
+    f = tonumber(redis.call('time')[1]) * 1048576
+    redis.call('set', KEYS[2], string.format('%d', f))
+  end
   redis.call('set', KEYS[3], ARGV[1] .. '\n' .. string.format('%d', f) .. '\n' .. ARGV[3],
              'PX', ARGV[2])
   return {1, f}

@@ -2,6 +2,8 @@
 #include "dlock/build_config.hpp"
 
 #if DLOCK_WITH_REDIS
+#include <csignal>
+
 #include "conformance/store_kinds.hpp"
 #include "integration/redis/redis_server.hpp"
 
@@ -9,6 +11,17 @@ namespace {
 class RedisEnv : public dlock::test::StoreEnv {
  public:
   std::string url() override { return server_.url(); }
+  // Fault suite hooks: a crash (no persistence: every lock is gone), a restart, the port.
+  bool kill_server() override {
+    server_.signal(SIGKILL);
+    server_.stop();
+    return true;
+  }
+  bool restart_server() override {
+    server_.start();
+    return true;
+  }
+  std::uint16_t server_port() override { return server_.port(); }
 
  private:
   dlock::test::RedisServer server_;
