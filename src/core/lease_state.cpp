@@ -168,8 +168,8 @@ ReleaseResult LeaseState::release(const Context& ctx) noexcept {
 void LeaseState::on_lost(std::function<void(const LossInfo&)> cb) {
   if (!cb) return;
   std::unique_lock lk(mu_);
-  if (phase_ != Phase::lost) {
-    callbacks_.push_back(std::move(cb));
+  if (!was_lost_) {
+    if (phase_ == Phase::held) callbacks_.push_back(std::move(cb));  // Released: never fires.
     return;
   }
   LossInfo info{key_, fencing_, LossReason::rejected, last_error_};
@@ -196,14 +196,14 @@ std::pair<bool, milliseconds> LeaseState::auto_renew_setting() const {
 
 bool LeaseState::lost() const {
   std::lock_guard lk(mu_);
-  return phase_ == Phase::lost;
+  return was_lost_;
 }
 
 std::stop_token LeaseState::lost_token() const {
   std::lock_guard lk(mu_);
   if (!lost_src_.stop_possible()) {
     lost_src_ = std::stop_source();
-    if (phase_ == Phase::lost) lost_src_.request_stop();
+    if (was_lost_) lost_src_.request_stop();
   }
   return lost_src_.get_token();
 }
@@ -215,6 +215,7 @@ void LeaseState::mark_lost(LossReason reason, std::error_code error) noexcept {
     std::lock_guard lk(mu_);
     if (phase_ != Phase::held) return;
     phase_ = Phase::lost;
+    was_lost_ = true;
     ++generation_;
     cbs.swap(callbacks_);
     src = lost_src_;  // A token made after this sees phase_ == lost and stops itself.

@@ -104,6 +104,7 @@ class LeaseState : public std::enable_shared_from_this<LeaseState> {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   Phase phase_ = Phase::held;
+  bool was_lost_ = false;  // Stays true after a later release().
   clock::time_point valid_until_;
   std::chrono::milliseconds ttl_;
   bool auto_renew_ = false;

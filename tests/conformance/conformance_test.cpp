@@ -274,6 +274,8 @@ TEST_P(Conformance, LossSignalFiresWhenRenewalIsRejected) {
   EXPECT_EQ(calls.load(), 1);
   EXPECT_FALSE(l.held());
   EXPECT_EQ(l.release().status, ReleaseStatus::not_held);
+  EXPECT_TRUE(l.lost());  // Still reported after the release.
+  EXPECT_TRUE(l.lost_token().stop_requested());
 }
 
 TEST_P(Conformance, LossSignalFiresWhenValidityEndsWithoutRenewal) {
