@@ -103,12 +103,10 @@ std::optional<Lease> StoreCore::acquire(const Context& ctx, std::string_view key
   // Waiters of this store object line up locally: only the head of a key's line talks to
   // the store, so one release costs one attempt from this process, not one per thread.
   LocalQueue::Turn turn = no_wait ? LocalQueue::Turn() : line_.enter(key, call);
-  if (!no_wait) {
-    if (!turn) {
-      stats.acquire_failures++;
-      if (call.stop_requested()) throw Error(errc::cancelled, scheme, key, "acquire");
-      throw Error(errc::timeout, scheme, key, "acquire", "timed out behind local waiters");
-    }
+  if (!no_wait && !turn) {
+    stats.acquire_failures++;
+    if (call.stop_requested()) throw Error(errc::cancelled, scheme, key, "acquire");
+    throw Error(errc::timeout, scheme, key, "acquire", "timed out behind local waiters");
   }
   auto session = shared_->backend->start_acquire(req);
   // On any failure after the first attempt went out, the store may have granted us the lock
