@@ -573,6 +573,69 @@ TEST_F(RedisTest, SentinelFailoverMovesTheStoreToTheNewMaster) {
             held.fencing_token());
 }
 
+TEST_F(RedisTest, FailoverWithoutMinReplicasCanLoseALockWithItNothingIsGranted) {
+  // What asynchronous replication can lose, shown rather than claimed: a grant the replica
+  // never saw disappears when the replica is promoted, and a second holder gets the lock.
+  // With min_replicas=1 the same grant is refused instead, so nothing can be lost.
+  SentinelGroup group(/*replicate_through_proxy=*/true);
+  RawClient master(group.master().port());
+  auto t0 = clock::now();
+  while (master.cmd({"INFO", "replication"}).str.find("state=online") == std::string::npos &&
+         clock::now() - t0 < 20s) {
+    std::this_thread::sleep_for(50ms);
+  }
+  RawClient sentinel(group.sentinel_ports()[0]);
+  t0 = clock::now();
+  while (sentinel.cmd({"SENTINEL", "replicas", SentinelGroup::kMaster}).elements.size() != 1 &&
+         clock::now() - t0 < 30s) {
+    std::this_thread::sleep_for(100ms);
+  }
+  auto plain = open(group.url("connect_timeout=1s&command_timeout=2s"));
+  auto guarded = open(group.url("min_replicas=1&replica_timeout=500ms&connect_timeout=1s"));
+
+  group.replication_link().blackhole();  // Replication stalls: the replica sees no new writes.
+  Lease fragile = plain.acquire(Context::with_timeout(5s), "fragile", {.ttl = 120s});
+  try {
+    guarded.acquire(Context::with_timeout(5s), "guarded", {.ttl = 120s});
+    ADD_FAILURE() << "min_replicas=1 granted a lock no replica acknowledged";
+  } catch (const Error& e) {
+    EXPECT_NE(e.code(), errc::invalid_argument) << e.what();
+  }
+  EXPECT_EQ(master.cmd({"EXISTS", "lock:guarded"}).integer, 0);  // Refused, and undone.
+  group.master().signal(SIGKILL);   // The master dies with the only copy of "fragile".
+  group.replication_link().drop();  // ...and the bytes in flight to the replica with it.
+
+  auto master_port = [&] {
+    auto r = sentinel.cmd({"SENTINEL", "get-master-addr-by-name", SentinelGroup::kMaster});
+    return r.elements.size() == 2 ? std::stoi(r.elements[1].str) : 0;
+  };
+  t0 = clock::now();
+  while (master_port() != group.replica().port() && clock::now() - t0 < 40s) {
+    std::this_thread::sleep_for(200ms);
+  }
+  ASSERT_EQ(master_port(), group.replica().port()) << group.sentinel_log(0);
+
+  // The promoted replica never had "fragile": another client takes it while the first
+  // holder's lease is still within its validity. Two holders: the documented loss.
+  auto other = open(group.url("connect_timeout=1s"));
+  std::optional<Lease> second;
+  t0 = clock::now();
+  while (!second && clock::now() - t0 < 30s) {
+    try {
+      second = other.try_acquire(Context::with_timeout(5s), "fragile", {.ttl = 10s});
+    } catch (const Error&) {
+      std::this_thread::sleep_for(200ms);
+    }
+  }
+  ASSERT_TRUE(second.has_value()) << "the promoted replica still had the lock";
+  EXPECT_TRUE(fragile.held()) << "the first holder still believes it holds the lock";
+  // Fencing is what saves the resource: the second grant's token is higher.
+  EXPECT_GT(second->fencing_token(), fragile.fencing_token());
+  // The first holder learns at its next renewal.
+  EXPECT_THROW(fragile.renew(Context::with_timeout(5s), 120s), Error);
+  EXPECT_TRUE(fragile.lost());
+}
+
 TEST_F(RedisTest, ClusterFollowsMovedAndSpreadsLocksOverNodes) {
   ClusterGroup cluster;
   auto store = open(cluster.url());

@@ -11,6 +11,7 @@
 
 #include "integration/redis/redis_server.hpp"
 #include "support/process.hpp"
+#include "support/tcp_proxy.hpp"
 
 namespace dlock::test {
 
@@ -18,10 +19,13 @@ class SentinelGroup {
  public:
   static constexpr const char* kMaster = "mymaster";
 
-  SentinelGroup()
+  /// With `replicate_through_proxy`, the replica replicates through a test-owned TCP proxy
+  /// (`replication_link()`), so a test can cut replication without touching either server.
+  explicit SentinelGroup(bool replicate_through_proxy = false)
       : master_(std::make_unique<RedisServer>()),
+        link_(replicate_through_proxy ? std::make_unique<TcpProxy>(master_->port()) : nullptr),
         replica_(std::make_unique<RedisServer>(std::vector<std::string>{
-            "--replicaof", "127.0.0.1", std::to_string(master_->port())})) {
+            "--replicaof", "127.0.0.1", std::to_string(link_ ? link_->port() : master_->port())})) {
     for (int i = 0; i < 3; ++i) {
       auto port = free_port();
       auto dir = dir_.path() / ("s" + std::to_string(i));
@@ -51,13 +55,17 @@ class SentinelGroup {
   const std::vector<std::uint16_t>& sentinel_ports() const { return ports_; }
   RedisServer& master() { return *master_; }
   RedisServer& replica() { return *replica_; }
+  /// The replication proxy (only with `replicate_through_proxy`).
+  TcpProxy& replication_link() { return *link_; }
   std::string sentinel_log(int i) const {
     return read_file(dir_.path() / ("s" + std::to_string(i)) / "log");
   }
 
  private:
   TempDir dir_{"dlock-sentinel"};
-  std::unique_ptr<RedisServer> master_, replica_;
+  std::unique_ptr<RedisServer> master_;
+  std::unique_ptr<TcpProxy> link_;
+  std::unique_ptr<RedisServer> replica_;
   std::vector<Child> sentinels_;
   std::vector<std::uint16_t> ports_;
 };
