@@ -1,5 +1,5 @@
-// etcd stores when members die: a lock held through a leader kill in a 3-member cluster, and
-// the loss signal when every member is gone.
+// etcd stores when members die: a lock held through a leader kill in a 3-member cluster, the
+// loss signal when a majority is gone, and when every member is gone.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -83,6 +83,21 @@ TEST(EtcdCluster3, LeaderKillKeepsTheLockAndTheQueue) {
   tc.join();
   EXPECT_EQ(overlaps.load(), 0);
   EXPECT_EQ(order, (std::vector<char>{'b', 'c'}));
+
+  // Then kill a majority: with no quorum no renewal can succeed, so the holder must be told
+  // by the end of its validity, and calls must fail with a typed error in bounded time.
+  std::atomic<bool> lost{false};
+  Lease last =
+      a.acquire(Context::with_timeout(10s), "majority",
+                {.ttl = 3s, .auto_renew = true, .on_lost = [&](const LossInfo&) { lost = true; }});
+  etcd.kill((leader + 1) % 3);
+  auto until = clock::now() + 15s;
+  while (!lost && clock::now() < until) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(lost.load()) << "no loss signal after the majority died";
+  EXPECT_FALSE(last.held());
+  auto start = clock::now();
+  EXPECT_THROW(c.is_locked(Context::with_timeout(3s), "majority"), Error);
+  EXPECT_LT(clock::now() - start, 5s);
 }
 
 TEST(EtcdFaults, LossSignalFiresBeforeTheValidityEndsWhenEtcdDies) {
