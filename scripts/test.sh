@@ -28,7 +28,7 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDLOCK_SANITIZE=address -DDLO
   -DDLOCK_BUILD_BENCH=OFF -DDLOCK_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build/asan -j"$JOBS"
 step "ASan+UBSan tests"
-ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan -j"$JOBS" --timeout 900 -LE "bench|slow"
+ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan -j"$JOBS" --timeout 900 -LE "bench|load"
 
 step "TSan build (core)"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DDLOCK_SANITIZE=thread -DDLOCK_WERROR=ON \

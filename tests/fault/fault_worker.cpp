@@ -56,7 +56,16 @@ int main(int argc, char** argv) {
   std::ofstream log(log_path, std::ios::app);
   int failures = 0;
   try {
-    dlock::Store store = dlock::open(url);
+    // The store may be down (a fault) when the worker starts: keep trying within the budget.
+    dlock::Store store;
+    for (auto until = steady_clock::now() + wait; !store.core();) {
+      try {
+        store = dlock::open(url);
+      } catch (const dlock::Error& e) {
+        if (steady_clock::now() >= until) throw;
+        std::this_thread::sleep_for(milliseconds(100));
+      }
+    }
     // Each section is retried until it succeeds or the wait budget is spent: a fault may make
     // the store unreachable for a while.
     auto section_deadline = steady_clock::now() + wait;
