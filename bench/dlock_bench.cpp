@@ -7,6 +7,8 @@
 // `--peer raw` runs the store's own limit for R1 (hiredis SET NX PX + EVALSHA
 // compare-and-delete on one connection) and E1/E2 (raw Txn acquire + Txn release RPCs).
 // See docs/BENCHMARKS.md for the workloads' definitions.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
@@ -53,6 +55,14 @@ std::string store_url(const Args& a) {
   return a.workload[0] == 'R' ? "redis://" + a.redis : "etcd://" + a.etcd;
 }
 
+// Context switches of the whole process so far (voluntary + involuntary): the profile of a
+// round trip's thread hand-offs.
+long context_switches() {
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  return ru.ru_nvcsw + ru.ru_nivcsw;
+}
+
 // Sequential pairs on one store object (R1, E1).
 Result sequential(const Args& a, long iters) {
   Result r;
@@ -61,6 +71,7 @@ Result sequential(const Args& a, long iters) {
   const bool redis = a.workload[0] == 'R';
   const std::string base = redis ? "bench:r1:" : "bench/e1/";
   r.lat_us.reserve(static_cast<std::size_t>(iters));
+  const long switches0 = context_switches();
   auto t0 = clock_type::now();
   for (long i = 0; i < iters; ++i) {
     auto s = clock_type::now();
@@ -75,8 +86,11 @@ Result sequential(const Args& a, long iters) {
   r.elapsed_s = std::chrono::duration<double>(clock_type::now() - t0).count();
   r.n = iters - r.errors;
   auto m = store.metrics();
-  r.note = "acquire attempts per pair " +
-           std::to_string(static_cast<double>(m.acquire_attempts) / std::max<double>(1, r.n));
+  char buf[160];
+  std::snprintf(buf, sizeof buf, "attempts/pair %.2f; context switches/pair %.1f",
+                static_cast<double>(m.acquire_attempts) / std::max<double>(1, r.n),
+                static_cast<double>(context_switches() - switches0) / std::max<double>(1, r.n));
+  r.note = buf;
   return r;
 }
 
