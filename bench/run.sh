@@ -72,8 +72,8 @@ for round in $(seq "$rounds"); do
   run --workload E3
   run --workload E3 --store "etcd+txn://127.0.0.1:$eport"
 done
-"$build/bench/dlock_scale" --store memory:// --locks 100000 --secs 60 --ttl 30s | tee -a "$results"
-"$build/bench/dlock_scale" --store "redis://127.0.0.1:$rport" --locks 100000 --secs 60 --ttl 30s \
+"$build/bench/dlock_scale" --store memory:// --locks 100000 --secs 40 --ttl 30s | tee -a "$results"
+"$build/bench/dlock_scale" --store "redis://127.0.0.1:$rport" --locks 100000 --secs 40 --ttl 30s \
   | tee -a "$results"
 
 /usr/bin/python3 bench/report.py "$results" "$tmp/redis.log" "$out" "$*"
