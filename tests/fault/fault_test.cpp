@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <filesystem>
 #include <thread>
 
 #include "conformance/store_kinds.hpp"
@@ -53,13 +54,24 @@ class Faults : public ::testing::TestWithParam<std::string> {
     }
   }
 
-  // The pid of the current holder (from its metadata), waiting up to `timeout` for one.
+  // Whether worker `pid` is inside its critical section (its marker file exists): the store
+  // may name a holder whose grant has not reached it yet (a FIFO waiter just promoted).
+  bool inside(pid_t pid) const {
+    for (std::size_t i = 0; i < workers_.size(); ++i)
+      if (workers_[i].pid() == pid)
+        return std::filesystem::exists(dir_.path() / ("w" + std::to_string(i) + ".log.inside"));
+    return false;
+  }
+
+  // The pid of the current holder (from its metadata) that is inside its critical section,
+  // waiting up to `timeout` for one.
   pid_t holder_pid(std::chrono::milliseconds timeout = 20s) {
     auto until = std::chrono::steady_clock::now() + timeout;
     while (std::chrono::steady_clock::now() < until) {
       try {
         auto info = store_.inspect(Context::with_timeout(2s), key_);
-        if (info.held && info.owner.pid > 0) return static_cast<pid_t>(info.owner.pid);
+        if (info.held && info.owner.pid > 0 && inside(static_cast<pid_t>(info.owner.pid)))
+          return static_cast<pid_t>(info.owner.pid);
       } catch (const Error&) {
       }
       std::this_thread::sleep_for(5ms);

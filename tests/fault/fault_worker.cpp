@@ -90,6 +90,10 @@ int main(int argc, char** argv) {
       ++i;
       section_deadline = steady_clock::now() + wait;
       const auto entered = to_ns(steady_clock::now());  // As soon as the acquire returned.
+      // Tells the test that this worker is inside its critical section (not merely the
+      // store's holder while its grant is still in flight), so a pause lands on a real holder.
+      const std::string inside_marker = log_path + ".inside";
+      std::ofstream(inside_marker).put('1');
       lease.on_lost([&](const dlock::LossInfo&) { lost_at = to_ns(steady_clock::now()); });
       dlock::fault::Section s;
       s.worker = id;
@@ -112,6 +116,7 @@ int main(int argc, char** argv) {
       s.lost = lease.lost();
       s.valid_end_ns = std::min(s.exit_ns, valid_end);
       if (lost_at.load() != 0) s.valid_end_ns = std::min(s.valid_end_ns, lost_at.load());
+      std::remove(inside_marker.c_str());
       lease.release();
       log << dlock::fault::format_section(s) << std::endl;
     }
