@@ -127,10 +127,10 @@ int print_redis_scripts() {
   namespace rs = dlock::detail::redis;
   // Arguments for redis-benchmark: random lock names (the same shapes as dlock's keys).
   const std::string k = "lock:bench:r2limit:__rand_int__";
-  const std::string acquire_args = "5 " + k + " {" + k + "}:fence {" + k + "}:meta {" + k +
-                                   "}:queue {" + k + "}:qexp tok0123456789 10000 {} 0 10000";
-  const std::string release_args =
-      "4 " + k + " {" + k + "}:meta {" + k + "}:queue {" + k + "}:qexp tok0123456789 wake:";
+  const std::string keys = "6 " + k + " {" + k + "}:fence {" + k + "}:meta {" + k + "}:queue {" +
+                           k + "}:qexp {" + k + "}:qdata";
+  const std::string acquire_args = keys + " tok0123456789 10000 {} 0 10000 s:10000:tok0123456789";
+  const std::string release_args = keys + " tok0123456789 wake:";
   std::printf("ACQUIRE_SCRIPT=%s\nACQUIRE_SHA=%s\nACQUIRE_ARGS=%s\n",
               shell_quote(rs::acquire_script().body).c_str(), rs::acquire_script().sha1.c_str(),
               shell_quote(acquire_args).c_str());

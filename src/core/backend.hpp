@@ -28,6 +28,9 @@ struct AcquireRequest {
   std::string token;              ///< The random token of this acquisition (32 hex chars).
   std::chrono::milliseconds ttl;  ///< Validated TTL (>= store min_ttl).
   std::string metadata;           ///< Serialized owner metadata (JSON object text).
+  /// Whether the caller waits when the lock is taken (false: one attempt only). A waiting
+  /// acquisition is alone per key and store object (the local line admits one at a time).
+  bool waits = false;
 };
 
 /// The result of one attempt.
@@ -36,7 +39,12 @@ struct Attempt {
   /// For a win: the grant's fencing token (strictly increasing per key).
   std::uint64_t fencing_token = 0;
   /// For a loss: the holder's remaining TTL if the store told it (bounds the next wait).
-  std::optional<std::chrono::milliseconds> holder_ttl;
+  std::optional<std::chrono::milliseconds> holder_ttl{};
+  /// For a win the store granted before this attempt (a release handed the lock over): when
+  /// the TTL started at the latest. Unset: the TTL started after the attempt began.
+  std::optional<std::chrono::steady_clock::time_point> valid_from{};
+  /// Whether this attempt asked the store (counted in the metrics as an acquire attempt).
+  bool sent_to_store = true;
 };
 
 /// One acquisition in progress. Created per acquire call; destroyed when it ends.

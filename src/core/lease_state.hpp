@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/backend.hpp"
+#include "core/fork_guard.hpp"
 #include "core/stats.hpp"
 #include "dlock/lease.hpp"
 
@@ -31,7 +32,7 @@ struct CoreShared {
   /// In a forked child, leaks the backend instead of destroying it (fork_guard.hpp).
   ~CoreShared();
 
-  const pid_t pid = ::getpid();  ///< The process that opened the store.
+  const pid_t pid = current_pid();  ///< The process that opened the store.
   std::shared_ptr<Backend> backend;
   std::string scheme;
   Stats stats;

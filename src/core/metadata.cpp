@@ -5,6 +5,8 @@
 #include <chrono>
 #include <nlohmann/json.hpp>
 
+#include "core/fork_guard.hpp"
+
 namespace dlock::detail {
 namespace {
 
@@ -21,7 +23,7 @@ std::string make_metadata(const std::string& text) {
   const auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
                        std::chrono::system_clock::now().time_since_epoch())
                        .count();
-  nlohmann::json j = {{"host", host}, {"pid", static_cast<long long>(::getpid())}, {"t", now}};
+  nlohmann::json j = {{"host", host}, {"pid", static_cast<long long>(current_pid())}, {"t", now}};
   if (!text.empty()) j["text"] = text;
   // Replace invalid UTF-8 rather than throw: metadata is informational.
   return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);

@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "core/fork_guard.hpp"
+
 namespace dlock::detail {
 
 class LeaseState;
@@ -57,7 +59,7 @@ class RenewalScheduler {
   void timer_loop();
   void worker_loop();
 
-  const pid_t pid_ = ::getpid();
+  const pid_t pid_ = current_pid();
   mutable std::mutex mu_;
   std::condition_variable timer_cv_, work_cv_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;

@@ -89,8 +89,8 @@ std::optional<Lease> StoreCore::acquire(const Context& ctx, std::string_view key
   const milliseconds ttl = validate_ttl(opts.ttl, caps_, scheme, key_view, "acquire");
   const std::string key(key_view);
 
-  AcquireRequest req{key, random_token(), ttl, make_metadata(opts.metadata)};
   const bool no_wait = single_attempt || opts.wait.mode == WaitPolicy::Mode::no_wait;
+  AcquireRequest req{key, random_token(), ttl, make_metadata(opts.metadata), !no_wait};
   auto deadline = ctx.deadline();
   const auto start = clock::now();
   if (opts.wait.mode == WaitPolicy::Mode::up_to && !single_attempt) {
@@ -128,16 +128,18 @@ std::optional<Lease> StoreCore::acquire(const Context& ctx, std::string_view key
       throw Error(errc::cancelled, scheme, key, "acquire");
     }
     const auto sent = clock::now();
-    stats.acquire_attempts++;
     Attempt a;
     try {
       a = session->attempt(call);
     } catch (...) {
+      stats.acquire_attempts++;
       give_up(true);
       throw;
     }
+    if (a.sent_to_store) stats.acquire_attempts++;
     if (a.acquired) {
-      if (clock::now() >= sent + ttl - drift_margin(ttl)) {
+      const auto valid_from = a.valid_from.value_or(sent);
+      if (clock::now() >= valid_from + ttl - drift_margin(ttl)) {
         // Granted, but the reply came so late that the validity is already over.
         give_up(true);
         throw Error(errc::timeout, scheme, key, "acquire", "grant arrived after its validity");
@@ -145,7 +147,8 @@ std::optional<Lease> StoreCore::acquire(const Context& ctx, std::string_view key
       stats.acquisitions++;
       stats.record_wait(static_cast<std::uint64_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count()));
-      return Lease(LeaseState::create(shared_, key, req.token, a.fencing_token, ttl, sent, opts));
+      return Lease(
+          LeaseState::create(shared_, key, req.token, a.fencing_token, ttl, valid_from, opts));
     }
     if (no_wait) {
       give_up(false);

@@ -9,6 +9,7 @@
 #include <optional>
 
 #include "dlock/error.hpp"
+#include "redis/direct_connection.hpp"
 #include "redis/errors.hpp"
 #include "redis/sentinel.hpp"
 
@@ -46,11 +47,50 @@ void IoThread::stop() noexcept {
   });
 }
 
+// ---- Handshake ----
+
+std::vector<std::vector<std::string>> handshake_commands(const ConnectionOptions& o) {
+  std::vector<std::vector<std::string>> cmds;
+  if (o.has_password) {
+    if (o.user.empty()) {
+      cmds.push_back({"AUTH", o.password});
+    } else {
+      cmds.push_back({"AUTH", o.user, o.password});
+    }
+  }
+  if (o.db != 0 && !o.subscriber) cmds.push_back({"SELECT", std::to_string(o.db)});
+  if (o.locator) cmds.push_back({"ROLE"});
+  cmds.push_back({"PING"});
+  return cmds;
+}
+
+std::optional<Failure> handshake_failure(const std::string& command, const Outcome& out) {
+  if (!out.reply) return out.failure;
+  if (out.reply->is_error()) {
+    return Failure{classify_server_error(out.reply->str),
+                   command + " refused: " + out.reply->str.substr(0, 200)};
+  }
+  if (command == "ROLE" &&
+      (out.reply->elements.empty() || out.reply->elements[0].str != "master")) {
+    return Failure{errc::unavailable,
+                   "the sentinels' master is not a master (failover in progress)"};
+  }
+  return std::nullopt;
+}
+
 // ---- Connection ----
 
 namespace {
 
-class AsioConnection final : public Connection,
+// What a blocked caller waits on.
+struct Waiter {
+  std::mutex mu;
+  std::condition_variable_any cv;
+  std::size_t remaining = 0;
+  std::vector<Outcome> outcomes;
+};
+
+class AsioConnection final : public PushConnection,
                              public std::enable_shared_from_this<AsioConnection> {
  public:
   AsioConnection(asio::io_context& io, ConnectionOptions o, Pipeline::PushFilter is_push,
@@ -77,6 +117,24 @@ class AsioConnection final : public Connection,
       inbox_.push_back(Request{std::move(wire), std::move(handler)});
     }
     if (first) asio::post(io_, [self = shared_from_this()] { self->drain_inbox(); });
+  }
+
+  bool exchange(std::vector<std::string> wires, std::vector<Outcome>& outcomes,
+                clock::time_point deadline, std::stop_token stop) override {
+    auto w = std::make_shared<Waiter>();
+    w->remaining = wires.size();
+    w->outcomes.resize(wires.size());
+    for (std::size_t i = 0; i < wires.size(); ++i) {
+      submit(std::move(wires[i]), [w, i](Outcome&& out) {
+        std::lock_guard lk(w->mu);
+        w->outcomes[i] = std::move(out);
+        if (--w->remaining == 0) w->cv.notify_all();
+      });
+    }
+    std::unique_lock lk(w->mu);
+    if (!w->cv.wait_until(lk, stop, deadline, [&] { return w->remaining == 0; })) return false;
+    outcomes = std::move(w->outcomes);
+    return true;
   }
 
   void check_stale() override {
@@ -237,48 +295,30 @@ class AsioConnection final : public Connection,
         });
   }
 
-  // AUTH, SELECT and PING ahead of every queued request; the requests are written only once
-  // all three succeeded (a failed SELECT must not let a request run in another database).
+  // The handshake ahead of every queued request; the requests are written only once all
+  // of it succeeded (a failed SELECT must not let a request run in another database).
   void handshake(std::uint64_t gen) {
-    std::vector<std::vector<std::string_view>> cmds;
-    const std::string db = std::to_string(opts_.db);
-    if (opts_.has_password) {
-      if (opts_.user.empty()) {
-        cmds.push_back({"AUTH", opts_.password});
-      } else {
-        cmds.push_back({"AUTH", opts_.user, opts_.password});
-      }
-    }
-    if (opts_.db != 0 && !opts_.subscriber) cmds.push_back({"SELECT", db});
-    if (opts_.locator) cmds.push_back({"ROLE"});
-    cmds.push_back({"PING"});
+    const auto cmds = handshake_commands(opts_);
     auto failed = std::make_shared<bool>(false);
     const std::size_t n = cmds.size();
     for (std::size_t i = n; i-- > 0;) {
-      const std::string what(cmds[i][0]);
+      const std::string what = cmds[i][0];
       const bool last = i + 1 == n;
-      pipeline_.prepend(format_command(cmds[i]), [self = shared_from_this(), gen, failed, what,
-                                                  last](Outcome&& out) {
-        if (*failed || gen != self->gen_) return;
-        const bool not_master =
-            what == "ROLE" && out.reply && !out.reply->is_error() &&
-            (out.reply->elements.empty() || out.reply->elements[0].str != "master");
-        if (!out.reply || out.reply->is_error() || not_master) {
-          *failed = true;
-          Failure f = not_master  ? Failure{errc::unavailable,
-                                           "the sentinels' master is not a "
-                                            "master (failover in progress)"}
-                      : out.reply ? Failure{classify_server_error(out.reply->str),
-                                            what + " refused: " + out.reply->str.substr(0, 200)}
-                                  : out.failure;
-          // Never drop the pipeline from inside its own feed loop.
-          asio::post(self->io_, [self, gen, f] {
-            if (gen == self->gen_ && self->state_ == State::connecting) self->connect_failed(f);
-          });
-          return;
-        }
-        if (last) self->on_ready(gen);
-      });
+      std::vector<std::string_view> args(cmds[i].begin(), cmds[i].end());
+      pipeline_.prepend(format_command(args),
+                        [self = shared_from_this(), gen, failed, what, last](Outcome&& out) {
+                          if (*failed || gen != self->gen_) return;
+                          if (auto f = handshake_failure(what, out)) {
+                            *failed = true;
+                            // Never drop the pipeline from inside its own feed loop.
+                            asio::post(self->io_, [self, gen, f = *f] {
+                              if (gen == self->gen_ && self->state_ == State::connecting)
+                                self->connect_failed(f);
+                            });
+                            return;
+                          }
+                          if (last) self->on_ready(gen);
+                        });
     }
     read_more(gen);
     write_buf_ = pipeline_.take_batch(clock::now(), n);
@@ -408,44 +448,35 @@ class AsioConnection final : public Connection,
   std::atomic<bool> ready_flag_{false}, closed_flag_{false};
 };
 
-// What a blocked caller waits on.
-struct Waiter {
-  std::mutex mu;
-  std::condition_variable_any cv;
-  std::size_t remaining = 0;
-  std::vector<Outcome> outcomes;
-};
-
 }  // namespace
 
-std::shared_ptr<Connection> Connection::create(asio::io_context& io, ConnectionOptions options,
-                                               Pipeline::PushFilter is_push,
-                                               Pipeline::PushHandler on_push,
-                                               std::function<void()> on_lost) {
+std::shared_ptr<PushConnection> PushConnection::create(asio::io_context& io,
+                                                       ConnectionOptions options,
+                                                       Pipeline::PushFilter is_push,
+                                                       Pipeline::PushHandler on_push,
+                                                       std::function<void()> on_lost) {
   return std::make_shared<AsioConnection>(io, std::move(options), std::move(is_push),
                                           std::move(on_push), std::move(on_lost));
+}
+
+std::shared_ptr<Connection> Connection::create(asio::io_context& io, ConnectionOptions options) {
+  if (options.tls) return PushConnection::create(io, std::move(options));
+  return make_direct_connection(std::move(options));
 }
 
 std::vector<RespValue> call_many(Connection& conn, const Context& ctx, std::string_view scheme,
                                  const std::string& key, const std::string& step,
                                  const std::vector<std::vector<std::string_view>>& commands) {
   if (ctx.stop_requested()) throw Error(errc::cancelled, std::string(scheme), key, step);
-  auto w = std::make_shared<Waiter>();
-  w->remaining = commands.size();
-  w->outcomes.resize(commands.size());
-  for (std::size_t i = 0; i < commands.size(); ++i) {
-    conn.submit(format_command(commands[i]), [w, i](Outcome&& out) {
-      std::lock_guard lk(w->mu);
-      w->outcomes[i] = std::move(out);
-      if (--w->remaining == 0) w->cv.notify_all();
-    });
-  }
+  std::vector<std::string> wires;
+  wires.reserve(commands.size());
+  for (auto& c : commands) wires.push_back(format_command(c));
   const auto& o = conn.options();
   auto budget = o.command_timeout + (conn.ready() ? milliseconds(0) : o.connect_timeout);
   auto own_deadline = clock::now() + budget;
   auto deadline = std::min(own_deadline, ctx.deadline());
-  std::unique_lock lk(w->mu);
-  if (!w->cv.wait_until(lk, ctx.stop_token(), deadline, [&] { return w->remaining == 0; })) {
+  std::vector<Outcome> outcomes;
+  if (!conn.exchange(std::move(wires), outcomes, deadline, ctx.stop_token())) {
     if (ctx.stop_requested()) throw Error(errc::cancelled, std::string(scheme), key, step);
     if (deadline == own_deadline) {
       conn.check_stale();
@@ -456,7 +487,7 @@ std::vector<RespValue> call_many(Connection& conn, const Context& ctx, std::stri
   }
   std::vector<RespValue> replies;
   replies.reserve(commands.size());
-  for (auto& out : w->outcomes) {
+  for (auto& out : outcomes) {
     if (!out.reply) throw_failure(scheme, key, step, out.failure);
     replies.push_back(std::move(*out.reply));
   }

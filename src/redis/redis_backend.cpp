@@ -5,6 +5,7 @@
 
 #include "core/schemes.hpp"
 #include "core/store_core.hpp"
+#include "core/token.hpp"
 #include "redis/cluster.hpp"
 #include "redis/config.hpp"
 #include "redis/connection.hpp"
@@ -22,14 +23,17 @@ bool starts_with(std::string_view s, std::string_view p) { return s.substr(0, p.
 
 // The names of one lock's keys (see scripts.hpp).
 struct LockKeys {
-  std::string lock, fence, meta, queue, qexp, wake;
+  std::string lock, fence, meta, queue, qexp, qdata, wake;
   LockKeys(const std::string& prefix, const std::string& name)
       : lock(prefix + name),
         fence("{" + lock + "}:fence"),
         meta("{" + lock + "}:meta"),
         queue("{" + lock + "}:queue"),
         qexp("{" + lock + "}:qexp"),
+        qdata("{" + lock + "}:qdata"),
         wake("{" + lock + "}:wake:") {}
+  /// The KEYS of the queue-aware scripts, in their order.
+  std::vector<std::string_view> all() const { return {lock, fence, meta, queue, qexp, qdata}; }
 };
 
 std::uint64_t parse_u64(std::string_view s) {
@@ -63,7 +67,8 @@ class RedisSession final : public AcquireSession {
   AcquireRequest req_;
   LockKeys keys_;
   std::string ttl_;
-  std::shared_ptr<Subscriber::Channel> channel_;  // {K}:wake:<token>, once subscribed.
+  std::string entry_;                             // Our queue entry: "<sid>:<ttl>:<token>".
+  std::shared_ptr<Subscriber::Channel> channel_;  // {K}:wake:<sid>, once subscribed.
   std::uint64_t seen_ = 0;
   bool queued_ = false;               // An attempt put (or may have put) us in the queue.
   clock::time_point last_attempt_{};  // Our queue entry expires a lifetime after this.
@@ -121,8 +126,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool release(const Context& ctx, const std::string& key, const std::string& token) override {
     check_open("release");
     auto k = keys_for(key);
-    auto r = eval(ctx, release_script(), key, "release", {k.lock, k.meta, k.queue, k.qexp},
-                  {token, k.wake});
+    auto r = eval(ctx, release_script(), key, "release", k.all(), {token, k.wake});
     return r.integer == 1;
   }
 
@@ -177,8 +181,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool force_release(const Context& ctx, const std::string& key) override {
     check_open("force_release");
     auto k = keys_for(key);
-    auto r = eval(ctx, force_release_script(), key, "force_release",
-                  {k.lock, k.meta, k.queue, k.qexp}, {k.wake});
+    auto r = eval(ctx, force_release_script(), key, "force_release", k.all(), {k.wake});
     return r.integer > 0;
   }
 
@@ -216,12 +219,15 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     return 2 * cfg_.command_timeout + milliseconds(1000);
   }
 
+  /// This store object's id in queue entries and wake-up channels: a store object has at
+  /// most one waiter per lock in the store's queue (its local line admits one at a time).
+  const std::string& sid() const { return sid_; }
+
   Attempt try_acquire(const Context& ctx, const AcquireRequest& req, const LockKeys& k,
-                      const std::string& ttl, bool enqueue) {
+                      const std::string& ttl, bool enqueue, const std::string& entry) {
     const std::string life = std::to_string(queue_entry_lifetime().count());
-    auto r =
-        eval(ctx, acquire_script(), req.key, "acquire", {k.lock, k.fence, k.meta, k.queue, k.qexp},
-             {req.token, ttl, req.metadata, enqueue ? "1" : "0", life});
+    auto r = eval(ctx, acquire_script(), req.key, "acquire", k.all(),
+                  {req.token, ttl, req.metadata, enqueue ? "1" : "0", life, entry});
     if (r.elements.size() != 2) bad_reply(req.key, "acquire");
     Attempt a;
     a.acquired = r.elements[0].integer == 1;
@@ -234,10 +240,11 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     return a;
   }
 
-  /// Removes a waiter's queue entry (waking the next waiter if the lock is free).
-  void leave_queue(const AcquireRequest& req, const LockKeys& k) {
+  /// Removes a waiter's queue entry (and the lock, if it was handed to that waiter
+  /// meanwhile); a free lock goes to the next waiter.
+  void leave_queue(const AcquireRequest& req, const LockKeys& k, const std::string& entry) {
     eval(Context::with_timeout(cfg_.command_timeout), leave_queue_script(), req.key, "acquire",
-         {k.lock, k.queue, k.qexp}, {req.token, k.wake});
+         k.all(), {req.token, k.wake, entry});
   }
 
   void check_open(const char* step) const {
@@ -259,7 +266,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     // Undo the grant before failing (conditional on our token).
     try {
       eval(Context::with_timeout(cfg_.command_timeout), release_script(), req.key, "acquire",
-           {k.lock, k.meta, k.queue, k.qexp}, {req.token, k.wake});
+           k.all(), {req.token, k.wake});
     } catch (...) {
     }
     if (r.is_error()) throw_server_error(scheme_, req.key, "acquire", r.str);
@@ -340,6 +347,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
 
   RedisConfig cfg_;
   std::string scheme_;
+  const std::string sid_ = random_token().substr(0, 16);
   std::unique_ptr<IoThread> io_;
   std::shared_ptr<Connection> conn_;     // Single node and Sentinel.
   std::unique_ptr<ClusterMap> cluster_;  // Cluster.
@@ -348,7 +356,11 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
 };
 
 RedisSession::RedisSession(std::shared_ptr<RedisBackend> b, const AcquireRequest& r)
-    : b_(std::move(b)), req_(r), keys_(b_->keys_for(r.key)), ttl_(std::to_string(r.ttl.count())) {}
+    : b_(std::move(b)),
+      req_(r),
+      keys_(b_->keys_for(r.key)),
+      ttl_(std::to_string(r.ttl.count())),
+      entry_(b_->sid() + ":" + ttl_ + ":" + r.token) {}
 
 RedisSession::~RedisSession() {
   if (channel_) b_->subscriber().unsubscribe(channel_);
@@ -356,23 +368,45 @@ RedisSession::~RedisSession() {
 
 Attempt RedisSession::attempt(const Context& ctx) {
   b_->check_open("acquire");
-  // The first attempt only takes a free lock nobody queues for. Later ones (made after we
-  // subscribed to our wake-up channel) also queue us, so a release wakes us in turn.
+  auto& sub = b_->subscriber();
+  // A subscription kept from an earlier wait on this lock lets even the first attempt queue.
+  if (!channel_ && req_.waits) channel_ = sub.try_join(keys_.wake + b_->sid());
+  if (channel_ && queued_ && b_->config().min_replicas == 0) {
+    // Handed over by a release ("<token> <fencing>" on our channel): ours without a round
+    // trip. The release ran after our last attempt was sent, so the TTL counts from there.
+    // (With min_replicas the attempt below confirms it: its write is what WAIT can count.)
+    const std::string msg = sub.last_message(*channel_);
+    if (msg.size() > req_.token.size() && msg.starts_with(req_.token) &&
+        msg[req_.token.size()] == ' ') {
+      Attempt a;
+      a.acquired = true;
+      a.fencing_token = parse_u64(std::string_view(msg).substr(req_.token.size() + 1));
+      a.valid_from = last_attempt_;
+      a.sent_to_store = false;
+      queued_ = false;
+      return a;
+    }
+  }
+  // The first attempt (without a subscription) only takes a free lock nobody queues for.
+  // Later ones (made after we subscribed to our wake-up channel) also queue us, so a release
+  // hands us the lock in turn.
   const bool enqueue = channel_ != nullptr;
-  // Note the channel's version first: a wake-up published after this is one to wait for.
-  if (channel_) seen_ = b_->subscriber().version(*channel_);
+  // Note the channel's version first: a message published after this is one to wait for.
+  if (channel_) seen_ = sub.version(*channel_);
   if (enqueue) {
     queued_ = true;
     last_attempt_ = clock::now();
   }
-  return b_->try_acquire(ctx, req_, keys_, ttl_, enqueue);
+  Attempt a = b_->try_acquire(ctx, req_, keys_, ttl_, enqueue, entry_);
+  if (a.acquired) queued_ = false;
+  return a;
 }
 
 bool RedisSession::wait(const Context& ctx, clock::time_point until) {
   if (!channel_) {
     // First loss: subscribe (bounded by the command timeout), then retry at once.
     auto limit = std::min(ctx.deadline(), clock::now() + b_->config().command_timeout);
-    channel_ = b_->subscriber().subscribe(keys_.wake + req_.token, limit, ctx.stop_token());
+    channel_ = b_->subscriber().subscribe(keys_.wake + b_->sid(), limit, ctx.stop_token());
     return false;
   }
   // Retry before our queue entry expires (half its lifetime leaves room for the round trip).
@@ -385,7 +419,7 @@ void RedisSession::abandon() noexcept {
   if (!queued_) return;
   queued_ = false;
   try {
-    b_->leave_queue(req_, keys_);
+    b_->leave_queue(req_, keys_, entry_);
   } catch (...) {
     // Unreachable server: the entry expires by itself within its lifetime.
   }

@@ -25,27 +25,61 @@ Script make(std::string body) {
 
 }  // namespace
 
-// Shared by the scripts that may free the lock: drops dead heads of the queue and returns the
-// first live waiter (or nil) with its expiry; wakes that waiter. Times in server milliseconds.
+// Shared by the scripts. KEYS of every queue-aware script, in this order: lock, fence, meta,
+// queue, qexp, qdata. Times in server milliseconds.
 const std::string& queue_functions() {
   static const std::string s = R"lua(
 local function now_ms()
   local t = redis.call('time')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
-local function live_head(queue, qexp, now)
+local function forget(K, entry)
+  redis.call('zrem', K[5], entry)
+  redis.call('hdel', K[6], entry)
+end
+-- Drops dead heads of the queue; returns the first live entry (or nil), its expiry and the
+-- time (read only if the queue is not empty: an empty queue is the common case).
+local function live_head(K)
+  local now
   while true do
-    local head = redis.call('lindex', queue, 0)
-    if not head then return nil end
-    local exp = redis.call('zscore', qexp, head)
-    if exp and tonumber(exp) > now then return head, tonumber(exp) end
-    redis.call('lpop', queue)
-    redis.call('zrem', qexp, head)
+    local head = redis.call('lindex', K[4], 0)
+    if not head then return nil, nil, now end
+    now = now or now_ms()
+    local exp = redis.call('zscore', K[5], head)
+    if exp and tonumber(exp) > now then return head, tonumber(exp), now end
+    redis.call('lpop', K[4])
+    forget(K, head)
   end
 end
-local function wake_head(queue, qexp, prefix)
-  local head = live_head(queue, qexp, now_ms())
-  if head then redis.call('publish', prefix .. head, 'go') end
+local function next_fence(K)
+  local f = redis.call('incr', K[2])
+  if f == 1 then
+    -- A fresh counter (first grant, or the server lost its data): start at the server's
+    -- clock x 2^20, above any number an earlier counter reached unless it granted more
+    -- than 2^20 times per second, so tokens keep growing across a restart.
+    f = tonumber(redis.call('time')[1]) * 1048576
+    redis.call('set', K[2], string.format('%d', f))
+  end
+  return f
+end
+local function grant(K, token, ttl, metadata)
+  redis.call('set', K[1], token, 'PX', ttl)
+  local f = next_fence(K)
+  redis.call('set', K[3], token .. '\n' .. string.format('%d', f) .. '\n' .. metadata, 'PX', ttl)
+  return f
+end
+-- Gives the free lock to the first live waiter and tells it on its channel (one message,
+-- to one waiter: no herd, and the waiter needs no round trip to take it).
+local function hand_over(K, prefix)
+  local head = live_head(K)
+  if not head then return end
+  redis.call('lpop', K[4])
+  local metadata = redis.call('hget', K[6], head) or ''
+  forget(K, head)
+  local sid, ttl, token = string.match(head, '^([^:]*):(%d+):(.+)$')
+  if not token then return end
+  local f = grant(K, token, ttl, metadata)
+  redis.call('publish', prefix .. sid, token .. ' ' .. string.format('%d', f))
 end
 )lua";
   return s;
@@ -53,35 +87,34 @@ end
 
 const Script& acquire_script() {
   static const Script s = make(queue_functions() + R"lua(
-local now = now_ms()
-local head, head_exp = live_head(KEYS[4], KEYS[5], now)
-local free = redis.call('exists', KEYS[1]) == 0
-if free and (not head or head == ARGV[1]) then
-  redis.call('set', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then
+  -- Handed to us (its message may be on its way): ours for a full TTL from now.
+  redis.call('pexpire', KEYS[1], ARGV[2])
+  redis.call('pexpire', KEYS[3], ARGV[2])
+  local f = string.match(redis.call('get', KEYS[3]) or '', '^[^\n]*\n(%d+)\n')
+  return {1, tonumber(f) or 0}
+end
+local head, head_exp, now = live_head(KEYS)
+if not holder and (not head or head == ARGV[6]) then
   if head then
     redis.call('lpop', KEYS[4])
-    redis.call('zrem', KEYS[5], ARGV[1])
+    forget(KEYS, head)
   end
-  local f = redis.call('incr', KEYS[2])
-  if f == 1 then
-    -- A fresh counter (first grant, or the server lost its data): start at the server's
-    -- clock x 2^20, above any number an earlier counter reached unless it granted more
-    -- than 2^20 times per second, so tokens keep growing across a restart.
-    f = tonumber(redis.call('time')[1]) * 1048576
-    redis.call('set', KEYS[2], string.format('%d', f))
-  end
-  redis.call('set', KEYS[3], ARGV[1] .. '\n' .. string.format('%d', f) .. '\n' .. ARGV[3],
-             'PX', ARGV[2])
-  return {1, f}
+  return {1, grant(KEYS, ARGV[1], ARGV[2], ARGV[3])}
 end
 local wait
-if free then wait = head_exp - now else wait = redis.call('pttl', KEYS[1]) end
+if not holder then wait = head_exp - now else wait = redis.call('pttl', KEYS[1]) end
 if ARGV[4] == '1' then
   local life = tonumber(ARGV[5])
-  if not redis.call('zscore', KEYS[5], ARGV[1]) then redis.call('rpush', KEYS[4], ARGV[1]) end
-  redis.call('zadd', KEYS[5], now + life, ARGV[1])
-  for _, k in ipairs({KEYS[4], KEYS[5]}) do
-    if redis.call('pttl', k) < life then redis.call('pexpire', k, life) end
+  now = now or now_ms()
+  if not redis.call('zscore', KEYS[5], ARGV[6]) then
+    redis.call('rpush', KEYS[4], ARGV[6])
+    redis.call('hset', KEYS[6], ARGV[6], ARGV[3])
+  end
+  redis.call('zadd', KEYS[5], now + life, ARGV[6])
+  for i = 4, 6 do
+    if redis.call('pttl', KEYS[i]) < life then redis.call('pexpire', KEYS[i], life) end
   end
 end
 return {0, wait}
@@ -92,8 +125,8 @@ return {0, wait}
 const Script& release_script() {
   static const Script s = make(queue_functions() + R"lua(
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
-redis.call('del', KEYS[1], KEYS[2])
-wake_head(KEYS[3], KEYS[4], ARGV[2])
+redis.call('del', KEYS[1], KEYS[3])
+hand_over(KEYS, ARGV[2])
 return 1
 )lua");
   return s;
@@ -101,9 +134,15 @@ return 1
 
 const Script& leave_queue_script() {
   static const Script s = make(queue_functions() + R"lua(
-redis.call('lrem', KEYS[2], 0, ARGV[1])
-redis.call('zrem', KEYS[3], ARGV[1])
-if redis.call('exists', KEYS[1]) == 0 then wake_head(KEYS[2], KEYS[3], ARGV[2]) end
+redis.call('lrem', KEYS[4], 0, ARGV[3])
+forget(KEYS, ARGV[3])
+local holder = redis.call('get', KEYS[1])
+if holder == ARGV[1] then
+  -- Handed to us while we gave up: pass it on.
+  redis.call('del', KEYS[1], KEYS[3])
+  holder = false
+end
+if not holder then hand_over(KEYS, ARGV[2]) end
 return 1
 )lua");
   return s;
@@ -124,13 +163,12 @@ return 0
 const Script& force_release_script() {
   static const Script s = make(queue_functions() + R"lua(
 local n = redis.call('del', KEYS[1])
-redis.call('del', KEYS[2])
-if n > 0 then wake_head(KEYS[3], KEYS[4], ARGV[1]) end
+redis.call('del', KEYS[3])
+if n > 0 then hand_over(KEYS, ARGV[1]) end
 return n
 )lua");
   return s;
 }
-
 const Script& inspect_script() {
   static const Script s = make(R"lua(
 if redis.call('type', KEYS[1]).ok ~= 'string' then return {} end

@@ -5,16 +5,20 @@
 //   K           the lock: value = holder's token, PX = TTL (the protocol of redis-py, redsync...)
 //   {K}:fence   the fencing counter (INCR per grant; no TTL, so numbers only grow)
 //   {K}:meta    "<token>\n<fencing>\n<owner JSON>", same TTL as K
-//   {K}:queue   waiting dlock clients' tokens in arrival order (list)
-//   {K}:qexp    each queued token's expiry, server milliseconds (sorted set)
-// and per waiter the pub/sub channel {K}:wake:<token>, on which release (or a waiter giving
-// up) wakes the first live waiter of the queue, and only that one. The hash tag {K} puts the
+//   {K}:queue   waiting dlock clients in arrival order (list of entries "<sid>:<ttl ms>:<token>",
+//               sid = the waiting store object's id)
+//   {K}:qexp    each entry's expiry, server milliseconds (sorted set)
+//   {K}:qdata   each entry's owner metadata (hash)
+// and per waiting store object the pub/sub channel {K}:wake:<sid>. A release hands the lock
+// straight to the first live waiter of the queue (sets the lock to its token, takes its
+// fencing number) and publishes "<token> <fencing>" on that waiter's channel: one message to
+// one waiter, and no round trip for the waiter to take the lock. The hash tag {K} puts the
 // companions in K's cluster slot (for keys without their own hash tag).
 //
 // Fair queueing (as Redisson's fair lock): a free lock goes to the first live waiter; a
 // newcomer cannot take it while live waiters queue. Entries expire unless their waiter
 // refreshes them by retrying, so a crashed waiter delays the others by at most one entry
-// lifetime.
+// lifetime (or one TTL if the lock was already handed to it, like a crashed holder).
 #pragma once
 
 #include <string>
@@ -27,17 +31,20 @@ struct Script {
   std::string sha1;  ///< Hex SHA-1 of `body`, as EVALSHA wants it.
 };
 
-/// KEYS: lock, fence, meta, queue, qexp. ARGV: token, ttl ms, metadata, enqueue ("0"/"1"),
-/// entry lifetime ms. -> {1, fencing} | {0, ms until worth retrying (-1: unknown)}
+/// KEYS (all queue-aware scripts): lock, fence, meta, queue, qexp, qdata.
+///
+/// ARGV: token, ttl ms, metadata, enqueue ("0"/"1"), entry lifetime ms, queue entry.
+/// -> {1, fencing} (also when the lock was handed to this token: then its TTL restarts) |
+///    {0, ms until worth retrying (-1: unknown)}
 const Script& acquire_script();
-/// KEYS: lock, meta, queue, qexp. ARGV: token, channel prefix. -> 1 released | 0 not held
+/// ARGV: token, channel prefix. Hands the lock to the next waiter. -> 1 released | 0 not held
 const Script& release_script();
-/// KEYS: lock, queue, qexp. ARGV: token, channel prefix. Removes a waiter's entry; wakes the
-/// next waiter if the lock is free. -> 1
+/// ARGV: token, channel prefix, queue entry. Removes a waiter's entry; releases the lock if it
+/// was handed to that waiter meanwhile; hands a free lock to the next waiter. -> 1
 const Script& leave_queue_script();
 /// KEYS: lock, meta. ARGV: token, ttl ms. -> 1 extended | 0 not held
 const Script& extend_script();
-/// KEYS: lock, meta, queue, qexp. ARGV: channel prefix. -> number of lock keys deleted
+/// ARGV: channel prefix. Hands the lock to the next waiter. -> number of lock keys deleted
 const Script& force_release_script();
 /// KEYS: lock, meta. -> {} free | {value, pttl, meta}
 const Script& inspect_script();

@@ -1,5 +1,8 @@
 #include "redis/subscriber.hpp"
 
+#include <algorithm>
+#include <vector>
+
 namespace dlock::detail::redis {
 namespace {
 
@@ -21,12 +24,16 @@ Subscriber::Subscriber(asio::io_context& io, ConnectionOptions options)
     auto it = st->channels.find(msg.elements[1].str);
     if (it == st->channels.end()) return;
     it->second->version++;
+    it->second->last_message = std::move(msg.elements[2].str);
     it->second->changed.notify_all();
   };
   auto on_lost = [weak] {
     auto st = weak.lock();
     if (!st) return;
     std::lock_guard lk(st->mu);
+    // Idle channels are not worth re-subscribing.
+    std::erase_if(st->channels, [](auto& kv) { return kv.second->refs == 0; });
+    st->idle = 0;
     for (auto& [name, ch] : st->channels) {
       ch->confirmed = false;
       ch->version++;  // A release may have been published while we were away: retry now.
@@ -34,7 +41,7 @@ Subscriber::Subscriber(asio::io_context& io, ConnectionOptions options)
       if (!ch->pending && !ch->refused) send_subscribe(st, ch);
     }
   };
-  state_->conn = Connection::create(io, std::move(options), is_message, on_message, on_lost);
+  state_->conn = PushConnection::create(io, std::move(options), is_message, on_message, on_lost);
 }
 
 Subscriber::~Subscriber() { close(); }
@@ -75,28 +82,62 @@ std::shared_ptr<Subscriber::Channel> Subscriber::subscribe(
     send_subscribe(state_, slot);
   }
   auto ch = slot;
-  ch->refs++;
+  if (ch->refs++ == 0 && ch->idle_since != std::chrono::steady_clock::time_point{}) {
+    state_->idle--;
+  }
   ch->changed.wait_until(lk, stop, deadline,
                          [&] { return ch->confirmed || ch->refused || state_->closed; });
   return ch;
 }
 
+std::shared_ptr<Subscriber::Channel> Subscriber::try_join(const std::string& channel) {
+  std::lock_guard lk(state_->mu);
+  auto it = state_->channels.find(channel);
+  if (it == state_->channels.end() || !it->second->confirmed) return nullptr;
+  if (it->second->refs++ == 0) state_->idle--;
+  return it->second;
+}
+
 void Subscriber::unsubscribe(const std::shared_ptr<Channel>& ch) noexcept {
-  try {
-    std::lock_guard lk(state_->mu);
-    if (--ch->refs > 0) return;
-    auto it = state_->channels.find(ch->name);
-    if (it != state_->channels.end() && it->second == ch) state_->channels.erase(it);
-    if (!state_->closed)
-      state_->conn->submit(format_command({"UNSUBSCRIBE", ch->name}), [](Outcome&&) {});
-  } catch (...) {
-    // Out of memory while formatting: the subscription lingers until reconnect; harmless.
+  std::lock_guard lk(state_->mu);
+  if (--ch->refs > 0) return;
+  auto it = state_->channels.find(ch->name);
+  if (it == state_->channels.end() || it->second != ch) return;
+  ch->idle_since = std::chrono::steady_clock::now();
+  state_->idle++;
+  trim_idle(*state_);
+}
+
+void Subscriber::trim_idle(State& st) {
+  // Up to 256 idle subscriptions are kept; beyond that, the oldest half goes.
+  constexpr std::size_t kMaxIdle = 256;
+  if (st.idle <= kMaxIdle) return;
+  std::vector<std::pair<std::chrono::steady_clock::time_point, std::string>> idle;
+  for (auto& [name, ch] : st.channels) {
+    if (ch->refs == 0) idle.emplace_back(ch->idle_since, name);
+  }
+  std::sort(idle.begin(), idle.end());
+  idle.resize(idle.size() / 2);
+  for (auto& [since, name] : idle) {
+    st.channels.erase(name);
+    st.idle--;
+    if (st.closed) continue;
+    try {
+      st.conn->submit(format_command({"UNSUBSCRIBE", name}), [](Outcome&&) {});
+    } catch (...) {
+      // Out of memory while formatting: the subscription lingers until reconnect; harmless.
+    }
   }
 }
 
 std::uint64_t Subscriber::version(const Channel& ch) {
   std::lock_guard lk(state_->mu);
   return ch.version;
+}
+
+std::string Subscriber::last_message(const Channel& ch) {
+  std::lock_guard lk(state_->mu);
+  return ch.last_message;
 }
 
 bool Subscriber::wait_change(Channel& ch, std::uint64_t seen,

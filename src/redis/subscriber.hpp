@@ -1,7 +1,9 @@
 // The one subscriber connection of a store object: SUBSCRIBE per lock channel that somebody
-// waits on (reference counted; UNSUBSCRIBE when the last waiter leaves), and a change counter
-// per channel that waiters block on. After a dropped connection it re-subscribes and wakes
-// every waiter (a release may have been missed).
+// waits on (reference counted), and a change counter per channel that waiters block on. A
+// channel nobody waits on stays subscribed for a while (the next wait on that lock then needs
+// no SUBSCRIBE round trip); the oldest idle ones are unsubscribed beyond a limit. After a
+// dropped connection it re-subscribes and wakes every waiter (a release may have been
+// missed).
 #pragma once
 
 #include <condition_variable>
@@ -25,6 +27,8 @@ class Subscriber {
     bool pending = false;       ///< A SUBSCRIBE is on its way.
     bool refused = false;       ///< The server refused it (e.g. NOPERM): waiters just sleep.
     std::uint64_t version = 0;  ///< Bumped by every message (and by reconnects).
+    std::string last_message;   ///< The payload of the latest message.
+    std::chrono::steady_clock::time_point idle_since{};  ///< When `refs` dropped to 0.
     std::condition_variable_any changed;
   };
 
@@ -38,11 +42,17 @@ class Subscriber {
   std::shared_ptr<Channel> subscribe(const std::string& channel,
                                      std::chrono::steady_clock::time_point deadline,
                                      const std::stop_token& stop);
-  /// Drops one reference; the last one sends UNSUBSCRIBE. Never blocks, never throws.
+  /// Joins `channel` if it is subscribed and confirmed already (an idle subscription kept
+  /// from an earlier wait); nullptr otherwise. Never blocks. Pair with `unsubscribe`.
+  std::shared_ptr<Channel> try_join(const std::string& channel);
+  /// Drops one reference; the channel then idles (see the file comment). Never blocks, never
+  /// throws.
   void unsubscribe(const std::shared_ptr<Channel>& channel) noexcept;
 
   /// The version of `channel` now (take it before an attempt, wait for a change after).
   std::uint64_t version(const Channel& channel);
+  /// The payload of the latest message on `channel` ("" before the first).
+  std::string last_message(const Channel& channel);
   /// Blocks until `channel`'s version differs from `seen` (true), or `until`/`stop` (false).
   bool wait_change(Channel& channel, std::uint64_t seen,
                    std::chrono::steady_clock::time_point until, const std::stop_token& stop);
@@ -53,10 +63,13 @@ class Subscriber {
   struct State {
     std::mutex mu;
     std::map<std::string, std::shared_ptr<Channel>, std::less<>> channels;
-    std::shared_ptr<Connection> conn;
+    std::shared_ptr<PushConnection> conn;
+    std::size_t idle = 0;  // Channels with refs == 0.
     bool closed = false;
   };
   static void send_subscribe(const std::shared_ptr<State>& st, const std::shared_ptr<Channel>& ch);
+  // Unsubscribes idle channels beyond the limits (under st->mu).
+  static void trim_idle(State& st);
   std::shared_ptr<State> state_;
 };
 
