@@ -3,10 +3,10 @@
 // in poll per round trip, as a plain blocking client does, and no thread hand-offs.
 //
 // One caller at a time is the leader: it connects when needed, reads replies and completes
-// the requests of every caller; the others (followers) queue their requests and sleep until
-// theirs are answered or the leader leaves and hands the role to one of them. Requests that
-// arrive while a leader waits are written by the leader in one batch after its next read
-// (automatic pipelining). Plain TCP only; TLS connections stay on the Asio path.
+// the requests of every caller; the others (followers) write their requests and sleep until
+// theirs are answered or the leader leaves and hands the role to one of them. Requests queued
+// while the connection is down are written in one batch once it is up. Plain TCP only; TLS
+// connections stay on the Asio path.
 #pragma once
 
 #include <memory>
