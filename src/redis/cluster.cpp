@@ -63,6 +63,12 @@ std::shared_ptr<Connection> ClusterMap::for_slot(int slot) {
   return node_locked(a.host, a.port);
 }
 
+ClusterMap::Address ClusterMap::owner(int slot) {
+  std::lock_guard lk(mu_);
+  auto owner = slot_owner_[static_cast<std::size_t>(slot)];
+  return owner >= 0 ? owners_[static_cast<std::size_t>(owner)] : seeds_.front();
+}
+
 void ClusterMap::refresh(const Context& ctx, std::string_view scheme) {
   std::vector<Address> candidates;
   {

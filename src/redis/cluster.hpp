@@ -29,6 +29,8 @@ class ClusterMap {
 
   /// The connection to the master that owns `slot` (a seed while the map is unknown).
   std::shared_ptr<Connection> for_slot(int slot);
+  /// The address of the master that owns `slot` (a seed while the map is unknown).
+  Address owner(int slot);
   /// The connection to `host:port` (made on first use).
   std::shared_ptr<Connection> node(const std::string& host, std::uint16_t port);
   /// Reloads the slot map with CLUSTER SLOTS from a known node. Blocks (bounded by `ctx`).

@@ -1,6 +1,8 @@
 #include "redis/redis_backend.hpp"
 
 #include <charconv>
+#include <map>
+#include <mutex>
 #include <set>
 
 #include "core/schemes.hpp"
@@ -68,6 +70,7 @@ class RedisSession final : public AcquireSession {
   LockKeys keys_;
   std::string ttl_;
   std::string entry_;                             // Our queue entry: "<sid>:<ttl>:<token>".
+  Subscriber* sub_;                               // The backend's, for our lock's node.
   std::shared_ptr<Subscriber::Channel> channel_;  // {K}:wake:<sid>, once subscribed.
   std::uint64_t seen_ = 0;
   bool queued_ = false;               // An attempt put (or may have put) us in the queue.
@@ -88,13 +91,11 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
       std::vector<ClusterMap::Address> seeds;
       for (auto& n : cfg.cluster_nodes) seeds.push_back({n.host, n.port});
       cluster_ = std::make_unique<ClusterMap>(io_->context(), opts, seeds);
-      // Plain PUBLISH reaches every node of a cluster: one subscriber on a seed hears all.
-      opts.host = seeds.front().host;
-      opts.port = seeds.front().port;
+      base_opts_ = opts;  // Shard subscribers are made per node on first use.
     } else {
       conn_ = Connection::create(io_->context(), opts);
+      sub_ = std::make_unique<Subscriber>(io_->context(), opts);
     }
-    sub_ = std::make_unique<Subscriber>(io_->context(), opts);
   }
   ~RedisBackend() override { close(); }
 
@@ -126,7 +127,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool release(const Context& ctx, const std::string& key, const std::string& token) override {
     check_open("release");
     auto k = keys_for(key);
-    auto r = eval(ctx, release_script(), key, "release", k.all(), {token, k.wake});
+    auto r = eval(ctx, release_script(sharded()), key, "release", k.all(), {token, k.wake});
     return r.integer == 1;
   }
 
@@ -181,13 +182,17 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool force_release(const Context& ctx, const std::string& key) override {
     check_open("force_release");
     auto k = keys_for(key);
-    auto r = eval(ctx, force_release_script(), key, "force_release", k.all(), {k.wake});
+    auto r = eval(ctx, force_release_script(sharded()), key, "force_release", k.all(), {k.wake});
     return r.integer > 0;
   }
 
   void close() noexcept override {
     if (closed_.exchange(true)) return;
-    sub_->close();
+    if (sub_) sub_->close();
+    {
+      std::lock_guard lk(shard_mu_);
+      for (auto& [node, sub] : shard_subs_) sub->close();
+    }
     if (conn_) conn_->close();
     if (cluster_) cluster_->close();
     io_->stop();
@@ -211,7 +216,25 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
 
   // ---- for sessions ----
   const RedisConfig& config() const { return cfg_; }
-  Subscriber& subscriber() { return *sub_; }
+  /// The subscriber that hears `lock_key`'s wake-ups: the store's one subscriber, or in a
+  /// cluster the one on the node that owns the key's slot (shard channels, so that a
+  /// release's message goes to that node only, not to every node of the cluster).
+  Subscriber& subscriber_for(const std::string& lock_key) {
+    if (!cluster_) return *sub_;
+    auto owner = cluster_->owner(key_slot(lock_key));
+    const std::string node = owner.host + ":" + std::to_string(owner.port);
+    std::lock_guard lk(shard_mu_);
+    auto& sub = shard_subs_[node];
+    if (!sub) {
+      ConnectionOptions o = base_opts_;
+      o.host = owner.host;
+      o.port = owner.port;
+      sub = std::make_unique<Subscriber>(io_->context(), o, true);
+      if (closed_) sub->close();
+    }
+    return *sub;
+  }
+  bool sharded() const { return cluster_ != nullptr; }
 
   /// How long a queue entry lives without a retry of its waiter: long enough for a retry's
   /// round trip, short enough that a crashed waiter delays the others only briefly.
@@ -226,7 +249,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   Attempt try_acquire(const Context& ctx, const AcquireRequest& req, const LockKeys& k,
                       const std::string& ttl, bool enqueue, const std::string& entry) {
     const std::string life = std::to_string(queue_entry_lifetime().count());
-    auto r = eval(ctx, acquire_script(), req.key, "acquire", k.all(),
+    auto r = eval(ctx, acquire_script(sharded()), req.key, "acquire", k.all(),
                   {req.token, ttl, req.metadata, enqueue ? "1" : "0", life, entry});
     if (r.elements.size() != 2) bad_reply(req.key, "acquire");
     Attempt a;
@@ -243,8 +266,8 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   /// Removes a waiter's queue entry (and the lock, if it was handed to that waiter
   /// meanwhile); a free lock goes to the next waiter.
   void leave_queue(const AcquireRequest& req, const LockKeys& k, const std::string& entry) {
-    eval(Context::with_timeout(cfg_.command_timeout), leave_queue_script(), req.key, "acquire",
-         k.all(), {req.token, k.wake, entry});
+    eval(Context::with_timeout(cfg_.command_timeout), leave_queue_script(sharded()), req.key,
+         "acquire", k.all(), {req.token, k.wake, entry});
   }
 
   void check_open(const char* step) const {
@@ -265,8 +288,8 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     if (!r.is_error() && r.integer >= cfg_.min_replicas) return;
     // Undo the grant before failing (conditional on our token).
     try {
-      eval(Context::with_timeout(cfg_.command_timeout), release_script(), req.key, "acquire",
-           k.all(), {req.token, k.wake});
+      eval(Context::with_timeout(cfg_.command_timeout), release_script(sharded()), req.key,
+           "acquire", k.all(), {req.token, k.wake});
     } catch (...) {
     }
     if (r.is_error()) throw_server_error(scheme_, req.key, "acquire", r.str);
@@ -351,7 +374,10 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   std::unique_ptr<IoThread> io_;
   std::shared_ptr<Connection> conn_;     // Single node and Sentinel.
   std::unique_ptr<ClusterMap> cluster_;  // Cluster.
-  std::unique_ptr<Subscriber> sub_;
+  std::unique_ptr<Subscriber> sub_;      // Single node and Sentinel.
+  ConnectionOptions base_opts_;          // Cluster: for the shard subscribers.
+  std::mutex shard_mu_;
+  std::map<std::string, std::unique_ptr<Subscriber>> shard_subs_;  // "host:port" -> subscriber
   std::atomic<bool> closed_{false};
 };
 
@@ -360,15 +386,16 @@ RedisSession::RedisSession(std::shared_ptr<RedisBackend> b, const AcquireRequest
       req_(r),
       keys_(b_->keys_for(r.key)),
       ttl_(std::to_string(r.ttl.count())),
-      entry_(b_->sid() + ":" + ttl_ + ":" + r.token) {}
+      entry_(b_->sid() + ":" + ttl_ + ":" + r.token),
+      sub_(&b_->subscriber_for(keys_.lock)) {}
 
 RedisSession::~RedisSession() {
-  if (channel_) b_->subscriber().unsubscribe(channel_);
+  if (channel_) sub_->unsubscribe(channel_);
 }
 
 Attempt RedisSession::attempt(const Context& ctx) {
   b_->check_open("acquire");
-  auto& sub = b_->subscriber();
+  auto& sub = *sub_;
   // A subscription kept from an earlier wait on this lock lets even the first attempt queue.
   if (!channel_ && req_.waits) channel_ = sub.try_join(keys_.wake + b_->sid());
   if (channel_ && queued_ && b_->config().min_replicas == 0) {
@@ -406,13 +433,13 @@ bool RedisSession::wait(const Context& ctx, clock::time_point until) {
   if (!channel_) {
     // First loss: subscribe (bounded by the command timeout), then retry at once.
     auto limit = std::min(ctx.deadline(), clock::now() + b_->config().command_timeout);
-    channel_ = b_->subscriber().subscribe(keys_.wake + b_->sid(), limit, ctx.stop_token());
+    channel_ = sub_->subscribe(keys_.wake + b_->sid(), limit, ctx.stop_token());
     return false;
   }
   // Retry before our queue entry expires (half its lifetime leaves room for the round trip).
   auto refresh = last_attempt_ + b_->queue_entry_lifetime() / 2;
   auto limit = std::min({until, ctx.deadline(), refresh});
-  return b_->subscriber().wait_change(*channel_, seen_, limit, ctx.stop_token());
+  return sub_->wait_change(*channel_, seen_, limit, ctx.stop_token());
 }
 
 void RedisSession::abandon() noexcept {

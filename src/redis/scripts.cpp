@@ -27,8 +27,8 @@ Script make(std::string body) {
 
 // Shared by the scripts. KEYS of every queue-aware script, in this order: lock, fence, meta,
 // queue, qexp, qdata. Times in server milliseconds.
-const std::string& queue_functions() {
-  static const std::string s = R"lua(
+std::string queue_functions(bool sharded) {
+  std::string s = R"lua(
 local function now_ms()
   local t = redis.call('time')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -79,14 +79,16 @@ local function hand_over(K, prefix)
   local sid, ttl, token = string.match(head, '^([^:]*):(%d+):(.+)$')
   if not token then return end
   local f = grant(K, token, ttl, metadata)
-  redis.call('publish', prefix .. sid, token .. ' ' .. string.format('%d', f))
+  redis.call('PUBLISH', prefix .. sid, token .. ' ' .. string.format('%d', f))
 end
 )lua";
+  // A cluster uses shard channels: the message goes to the slot's node only.
+  if (sharded) s.replace(s.find("'PUBLISH'"), 9, "'SPUBLISH'");
   return s;
 }
 
-const Script& acquire_script() {
-  static const Script s = make(queue_functions() + R"lua(
+const Script& acquire_script(bool sharded) {
+  static const std::string body = R"lua(
 local holder = redis.call('get', KEYS[1])
 if holder == ARGV[1] then
   -- Handed to us (its message may be on its way): ours for a full TTL from now.
@@ -118,22 +120,26 @@ if ARGV[4] == '1' then
   end
 end
 return {0, wait}
-)lua");
-  return s;
+)lua";
+  static const Script s[2] = {make(queue_functions(false) + body),
+                              make(queue_functions(true) + body)};
+  return s[sharded ? 1 : 0];
 }
 
-const Script& release_script() {
-  static const Script s = make(queue_functions() + R"lua(
+const Script& release_script(bool sharded) {
+  static const std::string body = R"lua(
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return 0 end
 redis.call('del', KEYS[1], KEYS[3])
 hand_over(KEYS, ARGV[2])
 return 1
-)lua");
-  return s;
+)lua";
+  static const Script s[2] = {make(queue_functions(false) + body),
+                              make(queue_functions(true) + body)};
+  return s[sharded ? 1 : 0];
 }
 
-const Script& leave_queue_script() {
-  static const Script s = make(queue_functions() + R"lua(
+const Script& leave_queue_script(bool sharded) {
+  static const std::string body = R"lua(
 redis.call('lrem', KEYS[4], 0, ARGV[3])
 forget(KEYS, ARGV[3])
 local holder = redis.call('get', KEYS[1])
@@ -144,8 +150,10 @@ if holder == ARGV[1] then
 end
 if not holder then hand_over(KEYS, ARGV[2]) end
 return 1
-)lua");
-  return s;
+)lua";
+  static const Script s[2] = {make(queue_functions(false) + body),
+                              make(queue_functions(true) + body)};
+  return s[sharded ? 1 : 0];
 }
 
 const Script& extend_script() {
@@ -160,14 +168,16 @@ return 0
   return s;
 }
 
-const Script& force_release_script() {
-  static const Script s = make(queue_functions() + R"lua(
+const Script& force_release_script(bool sharded) {
+  static const std::string body = R"lua(
 local n = redis.call('del', KEYS[1])
 redis.call('del', KEYS[3])
 if n > 0 then hand_over(KEYS, ARGV[1]) end
 return n
-)lua");
-  return s;
+)lua";
+  static const Script s[2] = {make(queue_functions(false) + body),
+                              make(queue_functions(true) + body)};
+  return s[sharded ? 1 : 0];
 }
 const Script& inspect_script() {
   static const Script s = make(R"lua(

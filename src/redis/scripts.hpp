@@ -31,21 +31,22 @@ struct Script {
   std::string sha1;  ///< Hex SHA-1 of `body`, as EVALSHA wants it.
 };
 
-/// KEYS (all queue-aware scripts): lock, fence, meta, queue, qexp, qdata.
+/// KEYS (all queue-aware scripts): lock, fence, meta, queue, qexp, qdata. `sharded`: the
+/// variant for a cluster, which publishes with SPUBLISH on shard channels.
 ///
 /// ARGV: token, ttl ms, metadata, enqueue ("0"/"1"), entry lifetime ms, queue entry.
 /// -> {1, fencing} (also when the lock was handed to this token: then its TTL restarts) |
 ///    {0, ms until worth retrying (-1: unknown)}
-const Script& acquire_script();
+const Script& acquire_script(bool sharded = false);
 /// ARGV: token, channel prefix. Hands the lock to the next waiter. -> 1 released | 0 not held
-const Script& release_script();
+const Script& release_script(bool sharded = false);
 /// ARGV: token, channel prefix, queue entry. Removes a waiter's entry; releases the lock if it
 /// was handed to that waiter meanwhile; hands a free lock to the next waiter. -> 1
-const Script& leave_queue_script();
+const Script& leave_queue_script(bool sharded = false);
 /// KEYS: lock, meta. ARGV: token, ttl ms. -> 1 extended | 0 not held
 const Script& extend_script();
 /// ARGV: channel prefix. Hands the lock to the next waiter. -> number of lock keys deleted
-const Script& force_release_script();
+const Script& force_release_script(bool sharded = false);
 /// KEYS: lock, meta. -> {} free | {value, pttl, meta}
 const Script& inspect_script();
 

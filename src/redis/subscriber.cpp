@@ -8,13 +8,15 @@ namespace {
 
 bool is_message(const RespValue& v) {
   return v.type == RespValue::Type::array && v.elements.size() == 3 &&
-         v.elements[0].type == RespValue::Type::string && v.elements[0].str == "message";
+         v.elements[0].type == RespValue::Type::string &&
+         (v.elements[0].str == "message" || v.elements[0].str == "smessage");
 }
 
 }  // namespace
 
-Subscriber::Subscriber(asio::io_context& io, ConnectionOptions options)
+Subscriber::Subscriber(asio::io_context& io, ConnectionOptions options, bool sharded)
     : state_(std::make_shared<State>()) {
+  state_->sharded = sharded;
   options.subscriber = true;
   std::weak_ptr<State> weak = state_;
   auto on_message = [weak](RespValue&& msg) {
@@ -51,24 +53,27 @@ void Subscriber::send_subscribe(const std::shared_ptr<State>& st,
   if (st->closed) return;
   ch->pending = true;
   std::weak_ptr<State> weak = st;
-  st->conn->submit(format_command({"SUBSCRIBE", ch->name}), [weak, ch](Outcome&& out) {
-    auto st = weak.lock();
-    if (!st) return;
-    std::lock_guard lk(st->mu);
-    ch->pending = false;
-    auto it = st->channels.find(ch->name);
-    const bool wanted = it != st->channels.end() && it->second == ch && !st->closed;
-    if (out.reply && !out.reply->is_error()) {
-      ch->confirmed = true;
-    } else {
-      ch->confirmed = false;
-      ch->refused = out.reply.has_value();
-      ch->version++;
-      // A lost connection: subscribe again (the connection reconnects with backoff).
-      if (wanted && !ch->refused) send_subscribe(st, ch);
-    }
-    ch->changed.notify_all();
-  });
+  st->conn->submit(format_command({st->sharded ? "SSUBSCRIBE" : "SUBSCRIBE", ch->name}),
+                   [weak, ch](Outcome&& out) {
+                     auto st = weak.lock();
+                     if (!st) return;
+                     std::lock_guard lk(st->mu);
+                     ch->pending = false;
+                     auto it = st->channels.find(ch->name);
+                     const bool wanted =
+                         it != st->channels.end() && it->second == ch && !st->closed;
+                     if (out.reply && !out.reply->is_error()) {
+                       ch->confirmed = true;
+                     } else {
+                       ch->confirmed = false;
+                       ch->refused = out.reply.has_value();
+                       ch->version++;
+                       // A lost connection: subscribe again (the connection reconnects with
+                       // backoff).
+                       if (wanted && !ch->refused) send_subscribe(st, ch);
+                     }
+                     ch->changed.notify_all();
+                   });
 }
 
 std::shared_ptr<Subscriber::Channel> Subscriber::subscribe(
@@ -123,7 +128,8 @@ void Subscriber::trim_idle(State& st) {
     st.idle--;
     if (st.closed) continue;
     try {
-      st.conn->submit(format_command({"UNSUBSCRIBE", name}), [](Outcome&&) {});
+      st.conn->submit(format_command({st.sharded ? "SUNSUBSCRIBE" : "UNSUBSCRIBE", name}),
+                      [](Outcome&&) {});
     } catch (...) {
       // Out of memory while formatting: the subscription lingers until reconnect; harmless.
     }

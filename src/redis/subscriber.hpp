@@ -32,7 +32,9 @@ class Subscriber {
     std::condition_variable_any changed;
   };
 
-  Subscriber(asio::io_context& io, ConnectionOptions options);
+  /// `sharded`: shard channels (SSUBSCRIBE, Redis 7), for the node of a cluster that owns
+  /// the channels' slot; published with SPUBLISH, they reach only that node.
+  Subscriber(asio::io_context& io, ConnectionOptions options, bool sharded = false);
   ~Subscriber();
 
   /// Subscribes to `channel` (or joins an existing subscription) and blocks until the server
@@ -65,6 +67,7 @@ class Subscriber {
     std::map<std::string, std::shared_ptr<Channel>, std::less<>> channels;
     std::shared_ptr<PushConnection> conn;
     std::size_t idle = 0;  // Channels with refs == 0.
+    bool sharded = false;
     bool closed = false;
   };
   static void send_subscribe(const std::shared_ptr<State>& st, const std::shared_ptr<Channel>& ch);

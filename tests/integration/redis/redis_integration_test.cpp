@@ -688,5 +688,42 @@ TEST_F(RedisTest, ClusterFollowsMovedAndSpreadsLocksOverNodes) {
   }
 }
 
+TEST_F(RedisTest, ClusterWakeUpsUseShardChannelsOnTheLocksNode) {
+  ClusterGroup cluster;
+  auto holder = open(cluster.url());
+  auto waiter = open(cluster.url());
+  const std::string name = "sharded";
+  Lease held = holder.acquire({}, name, {.ttl = 30s});
+  std::atomic<bool> got{false};
+  std::thread t([&] {
+    Lease l = waiter.acquire(Context::with_timeout(20s), name, {.ttl = 10s});
+    got = true;
+    l.release();
+  });
+  // The waiter's channel is a shard channel on the node that owns the lock's slot, and only
+  // there (a plain channel would make every release a broadcast to every node).
+  std::vector<std::unique_ptr<RawClient>> raw;
+  for (int i = 0; i < 3; ++i) raw.push_back(std::make_unique<RawClient>(cluster.node(i).port()));
+  const std::string pattern = "{lock:" + name + "}:wake:*";
+  int owner = -1;
+  auto t0 = clock::now();
+  while (owner < 0 && clock::now() - t0 < 10s) {
+    for (int i = 0; i < 3; ++i) {
+      if (!raw[i]->cmd({"PUBSUB", "SHARDCHANNELS", pattern}).elements.empty()) owner = i;
+    }
+    if (owner < 0) std::this_thread::sleep_for(10ms);
+  }
+  ASSERT_GE(owner, 0) << "no shard channel subscribed";
+  EXPECT_FALSE(raw[owner]->cmd({"GET", "lock:" + name}).is_nil()) << "not the lock's node";
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(raw[i]->cmd({"PUBSUB", "CHANNELS", pattern}).elements.empty()) << "node " << i;
+  }
+  // The release hands the lock over and tells the waiter on that channel.
+  EXPECT_TRUE(held.release());
+  t.join();
+  EXPECT_TRUE(got);
+  EXPECT_GE(waiter.metrics().notifications, 1u);
+}
+
 }  // namespace
 }  // namespace dlock::test
