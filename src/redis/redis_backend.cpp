@@ -13,6 +13,7 @@
 #include "redis/connection.hpp"
 #include "redis/errors.hpp"
 #include "redis/scripts.hpp"
+#include "redis/sentinel_watch.hpp"
 #include "redis/subscriber.hpp"
 
 namespace dlock::detail::redis {
@@ -95,6 +96,21 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     } else {
       conn_ = Connection::create(io_->context(), opts);
       sub_ = std::make_unique<Subscriber>(io_->context(), opts);
+    }
+    if (!cfg.sentinels.empty()) {
+      // Re-resolve the master as soon as the sentinels announce a new one.
+      ConnectionOptions so = opts;
+      so.user = cfg.sentinel_user;
+      so.password = cfg.sentinel_password;
+      so.has_password = !cfg.sentinel_password.empty();
+      std::vector<SentinelLocator::Address> sentinels;
+      for (auto& e : cfg.sentinels) sentinels.push_back({e.host, e.port});
+      watch_ =
+          std::make_unique<SentinelWatch>(io_->context(), so, std::move(sentinels),
+                                          cfg.sentinel_master, [conn = conn_, sub = sub_.get()] {
+                                            conn->reset();
+                                            sub->reset();
+                                          });
     }
   }
   ~RedisBackend() override { close(); }
@@ -188,6 +204,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
 
   void close() noexcept override {
     if (closed_.exchange(true)) return;
+    if (watch_) watch_->close();
     if (sub_) sub_->close();
     {
       std::lock_guard lk(shard_mu_);
@@ -372,10 +389,11 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   std::string scheme_;
   const std::string sid_ = random_token().substr(0, 16);
   std::unique_ptr<IoThread> io_;
-  std::shared_ptr<Connection> conn_;     // Single node and Sentinel.
-  std::unique_ptr<ClusterMap> cluster_;  // Cluster.
-  std::unique_ptr<Subscriber> sub_;      // Single node and Sentinel.
-  ConnectionOptions base_opts_;          // Cluster: for the shard subscribers.
+  std::shared_ptr<Connection> conn_;      // Single node and Sentinel.
+  std::unique_ptr<ClusterMap> cluster_;   // Cluster.
+  std::unique_ptr<Subscriber> sub_;       // Single node and Sentinel.
+  std::unique_ptr<SentinelWatch> watch_;  // Sentinel.
+  ConnectionOptions base_opts_;           // Cluster: for the shard subscribers.
   std::mutex shard_mu_;
   std::map<std::string, std::unique_ptr<Subscriber>> shard_subs_;  // "host:port" -> subscriber
   std::atomic<bool> closed_{false};

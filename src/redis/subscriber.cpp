@@ -153,6 +153,8 @@ bool Subscriber::wait_change(Channel& ch, std::uint64_t seen,
   return ch.changed.wait_until(lk, stop, until, [&] { return ch.version != seen; });
 }
 
+void Subscriber::reset() noexcept { state_->conn->reset(); }
+
 void Subscriber::close() noexcept {
   std::lock_guard lk(state_->mu);
   if (state_->closed) return;

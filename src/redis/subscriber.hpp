@@ -59,6 +59,8 @@ class Subscriber {
   bool wait_change(Channel& channel, std::uint64_t seen,
                    std::chrono::steady_clock::time_point until, const std::stop_token& stop);
 
+  /// Drops the connection: it reconnects (asking the sentinels again) and re-subscribes.
+  void reset() noexcept;
   void close() noexcept;
 
  private:

@@ -576,6 +576,45 @@ TEST_F(RedisTest, SentinelFailoverMovesTheStoreToTheNewMaster) {
             held.fencing_token());
 }
 
+TEST_F(RedisTest, SentinelSwitchMasterIsFollowedWithoutWaitingForATimeout) {
+  // A master that stops answering (paused: its connections stay open, nothing comes back)
+  // is replaced by the sentinels. The store hears +switch-master and reconnects at once, so
+  // its next request goes to the new master; without that it would be written to the silent
+  // old one and wait out the command timeout (10 s here, longer than the request's 3 s).
+  SentinelGroup group;
+  RawClient master(group.master().port());
+  RawClient sentinel(group.sentinel_ports()[0]);
+  auto t0 = clock::now();
+  while (sentinel.cmd({"SENTINEL", "replicas", SentinelGroup::kMaster}).elements.size() != 1 &&
+         clock::now() - t0 < 30s) {
+    std::this_thread::sleep_for(100ms);
+  }
+  auto store = open(group.url("command_timeout=10s&connect_timeout=1s"));
+  Lease before = store.acquire(Context::with_timeout(5s), "before", {.ttl = 60s});
+  auto master_port = [&] {
+    auto r = sentinel.cmd({"SENTINEL", "get-master-addr-by-name", SentinelGroup::kMaster});
+    return r.elements.size() == 2 ? std::stoi(r.elements[1].str) : 0;
+  };
+  group.master().signal(SIGSTOP);
+  t0 = clock::now();
+  while (master_port() != group.replica().port() && clock::now() - t0 < 60s) {
+    std::this_thread::sleep_for(100ms);
+  }
+  const bool switched = master_port() == group.replica().port();
+  std::this_thread::sleep_for(1s);  // The announcement reaches the store's watch.
+  std::optional<Lease> after;
+  try {
+    after = store.try_acquire(Context::with_timeout(3s), "after", {.ttl = 10s});
+  } catch (const Error& e) {
+    ADD_FAILURE() << "the first request after the switch failed: " << e.what();
+  }
+  group.master().signal(SIGCONT);
+  ASSERT_TRUE(switched) << group.sentinel_log(0);
+  ASSERT_TRUE(after.has_value());
+  RawClient promoted(group.replica().port());
+  EXPECT_EQ(promoted.cmd({"GET", "lock:after"}).str, after->token());
+}
+
 TEST_F(RedisTest, FailoverWithoutMinReplicasCanLoseALockWithItNothingIsGranted) {
   // What asynchronous replication can lose, shown rather than claimed: a grant the replica
   // never saw disappears when the replica is promoted, and a second holder gets the lock.
