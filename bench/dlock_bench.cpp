@@ -2,10 +2,12 @@
 //
 //   dlock-bench --workload R1|R2|R3|E1|E2|E3 [--redis HOST:PORT] [--etcd HOST:PORT]
 //               [--store URL] [--iters N] [--workers N] [--secs S] [--per-worker N]
-//               [--ttl S] [--wait S] [--peer dlock|raw]
+//               [--ttl S] [--wait S] [--peer dlock|raw|raw-scripts]
 //
 // `--peer raw` runs the store's own limit for R1 (hiredis SET NX PX + EVALSHA
-// compare-and-delete on one connection) and E1/E2 (raw Txn acquire + Txn release RPCs).
+// compare-and-delete on one connection) and E1/E2 (raw Txn acquire + Txn release RPCs);
+// `--peer raw-scripts` runs R1 as a raw hiredis loop of dlock's own acquire and release
+// scripts (the protocol's cost without dlock's client).
 // See docs/BENCHMARKS.md for the workloads' definitions.
 #include <sys/resource.h>
 
@@ -214,7 +216,17 @@ int run(const Args& a) {
   const char w = a.workload.size() == 2 ? a.workload[1] : '?';
   const bool redis = !a.workload.empty() && a.workload[0] == 'R';
   Result r;
-  if (a.peer == "raw") {
+  if (a.peer == "raw-scripts") {
+    if (a.workload != "R1") {
+      std::cerr << "dlock-bench: --peer raw-scripts supports R1 only\n";
+      return 64;
+    }
+    auto raw = bench::raw_redis_script_pairs(a.redis, a.iters > 0 ? a.iters : 20000);
+    r.n = raw.pairs;
+    r.elapsed_s = raw.elapsed_s;
+    r.lat_us = std::move(raw.lat_us);
+    r.note = raw.note;
+  } else if (a.peer == "raw") {
     if (w == '1') {
       long iters = a.iters > 0 ? a.iters : (redis ? 20000 : 2000);
       auto raw = redis ? bench::raw_redis_pairs(a.redis, iters, 1)
@@ -246,7 +258,10 @@ int run(const Args& a) {
     return 64;
   }
   r.ok = r.ok && r.n > 0;
-  nlohmann::json j = {{"peer", a.peer == "raw" ? (redis ? "raw-hiredis" : "raw-grpc") : "dlock"},
+  const std::string peer = a.peer == "raw"           ? (redis ? "raw-hiredis" : "raw-grpc")
+                           : a.peer == "raw-scripts" ? "raw-hiredis-scripts"
+                                                     : "dlock";
+  nlohmann::json j = {{"peer", peer},
                       {"workload", a.workload},
                       {"ok", r.ok},
                       {"n", r.n},
@@ -280,7 +295,7 @@ int main(int argc, char** argv) {
     if (k == "-h" || k == "--help") {
       std::cout << "usage: dlock-bench --workload R1|R2|R3|E1|E2|E3 [--redis HOST:PORT] "
                    "[--etcd HOST:PORT] [--store URL] [--iters N] [--workers N] [--secs S] "
-                   "[--per-worker N] [--ttl S] [--wait S] [--peer dlock|raw]\n";
+                   "[--per-worker N] [--ttl S] [--wait S] [--peer dlock|raw|raw-scripts]\n";
       return 0;
     }
     if (i + 1 >= argc) {

@@ -18,6 +18,11 @@ struct RawResult {
 /// hiredis connection (keys `bench:raw:<i mod 64>`).
 RawResult raw_redis_pairs(const std::string& host_port, long iters, long workers);
 
+/// R1 against dlock's own protocol: `iters` x {EVALSHA acquire script; EVALSHA release
+/// script} with dlock's keys and arguments, on one blocking hiredis connection. What is left
+/// between this and dlock is the client's own cost.
+RawResult raw_redis_script_pairs(const std::string& host_port, long iters);
+
 /// Prints dlock's Redis acquire and release scripts and redis-benchmark arguments for them as
 /// shell assignments (bench/run.sh evals them for R2's limit). Returns an exit code.
 int print_redis_scripts();

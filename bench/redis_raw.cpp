@@ -122,6 +122,73 @@ std::string shell_quote(const std::string& s) {
 
 }  // namespace
 
+RawResult raw_redis_script_pairs(const std::string& hp, long iters) {
+#if DLOCK_WITH_REDIS
+  namespace rs = dlock::detail::redis;
+  Conn conn(hp);
+  for (auto* body : {&rs::acquire_script().body, &rs::release_script().body}) {
+    freeReplyObject(conn.cmd("SCRIPT LOAD %b", *body));
+  }
+  RawResult out;
+  out.lat_us.reserve(static_cast<std::size_t>(iters));
+  const std::string token = "0123456789abcdef0123456789abcdef";
+  const std::string entry = "0123456789abcdef:10000:" + token;
+  const std::string meta = R"({"host":"bench","pid":1,"t":0})";
+  auto eval = [&](const rs::Script& s, const std::string& k, std::vector<std::string> args) {
+    std::vector<std::string> argv{"EVALSHA",
+                                  s.sha1,
+                                  "6",
+                                  k,
+                                  "{" + k + "}:fence",
+                                  "{" + k + "}:meta",
+                                  "{" + k + "}:queue",
+                                  "{" + k + "}:qexp",
+                                  "{" + k + "}:qdata"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    std::vector<const char*> ptrs;
+    std::vector<std::size_t> lens;
+    for (auto& a : argv) {
+      ptrs.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    auto* r = static_cast<redisReply*>(
+        redisCommandArgv(conn.c, static_cast<int>(argv.size()), ptrs.data(), lens.data()));
+    const bool ok =
+        r && (r->type == REDIS_REPLY_ARRAY ? r->element[0]->integer == 1
+                                           : r->type == REDIS_REPLY_INTEGER && r->integer == 1);
+    freeReplyObject(r);
+    return ok;
+  };
+  rusage ru0{};
+  getrusage(RUSAGE_SELF, &ru0);
+  const long switches0 = ru0.ru_nvcsw + ru0.ru_nivcsw;
+  auto t0 = clock_type::now();
+  for (long i = 0; i < iters; ++i) {
+    const std::string key = "lock:bench:raws:" + std::to_string(i % 64);
+    auto s = clock_type::now();
+    bool ok = eval(rs::acquire_script(), key, {token, "10000", meta, "0", "5000", entry});
+    out.lat_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - s).count());
+    ok = eval(rs::release_script(), key, {token, "{" + key + "}:wake:"}) && ok;
+    if (ok) out.pairs++;
+  }
+  out.elapsed_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  char buf[160];
+  std::snprintf(buf, sizeof buf,
+                "hiredis EVALSHA of dlock's acquire + release scripts, one connection; context "
+                "switches/pair %.1f",
+                static_cast<double>(ru.ru_nvcsw + ru.ru_nivcsw - switches0) /
+                    std::max<double>(1, static_cast<double>(out.pairs)));
+  out.note = buf;
+  return out;
+#else
+  (void)hp;
+  (void)iters;
+  throw std::runtime_error("this build has no Redis store");
+#endif
+}
+
 int print_redis_scripts() {
 #if DLOCK_WITH_REDIS
   namespace rs = dlock::detail::redis;

@@ -90,6 +90,13 @@ for wl in ["R1", "R2", "R3", "E1", "E2", "E3"]:
         name = wl + (f" `{store.split(':')[0]}`" if store else "")
         w(f"| {name} | {ours} | {lim_txt} | {ratio} | {TARGETS[wl]} | {lat} | {note} |")
 w("")
+own, own_med = cell(("R1", "raw-hiredis-scripts", ""))
+ours_txt, ours_med = cell(("R1", "dlock", ""))
+if own_med and ours_med:
+    w(f"R1 against dlock's own protocol (a raw hiredis loop of dlock's acquire and release scripts,")
+    w(f"`--peer raw-scripts`): dlock {ours_txt}, raw {own} pairs/s: **{ours_med / own_med:.2f}×**.")
+    w("The gap to the `SET NX PX` limit above is the server's work for fencing, metadata and the")
+    w("queue check inside the scripts, not the client.\n")
 if scale:
     w("## Scale: 100,000 locks held with auto-renew (TTL 30 s) by one process\n")
     w("| store | held at end | losses | renewals | RSS (MiB) | CPU while holding (cores) |")

@@ -61,6 +61,7 @@ r2_limit() {
 for round in $(seq "$rounds"); do
   echo "== round $round" >&2
   run --workload R1 --peer raw
+  run --workload R1 --peer raw-scripts
   run --workload R1
   r2_limit
   run --workload R2

@@ -8,7 +8,8 @@ namespace dlock {
 
 /// A snapshot of one store object's counters since it was opened.
 struct Metrics {
-  /// Acquire attempts sent to the store (one per round of the waiting loop).
+  /// Acquire requests sent to the store (one per round of the waiting loop; a lock that a
+  /// release handed to a waiter, as on Redis, takes none).
   std::uint64_t acquire_attempts = 0;
   /// Successful acquisitions.
   std::uint64_t acquisitions = 0;
