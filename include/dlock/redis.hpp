@@ -5,7 +5,7 @@
 //
 // The same settings as the URL `redis://[user[:pass]@]host[:port][/db][?k=v...]` (and
 // `rediss://` for TLS, `redis+sentinel://s1:p1,s2:p2/<master>[/db]` for Sentinel,
-// `redis+cluster://n1:p1,n2:p2` for Cluster); see
+// `redis+cluster://n1:p1,n2:p2` for Cluster, `rediss+cluster://` for Cluster over TLS); see
 // docs/stores/redis.md for key names, guarantees and tuning.
 // Available when dlock was built with the Redis store (`DLOCK_WITH_REDIS`).
 #pragma once
@@ -43,7 +43,7 @@ struct RedisConfig {
   /// Bound on each command's reply; a connection whose oldest request waits longer is reset.
   /// Default 2 s.
   std::chrono::milliseconds command_timeout{2000};
-  /// Use TLS (what `rediss://` means). Default false.
+  /// Use TLS (what `rediss://` and `rediss+cluster://` mean). Default false.
   bool tls = false;
   /// PEM file of the CA certificates that verify the server; empty: the system's defaults.
   std::string tls_ca_file{};
@@ -51,7 +51,9 @@ struct RedisConfig {
   std::string tls_cert_file{};
   /// PEM private key of `tls_cert_file`; empty: none.
   std::string tls_key_file{};
-  /// Server name sent as SNI and checked in the certificate; empty: `host`.
+  /// Server name sent as SNI and checked in the certificate; empty: `host` (in a cluster: each
+  /// node's own address from the slot map, so node certificates need IP SANs when the nodes
+  /// announce IPs). Set in a cluster, every node's certificate must carry this name.
   std::string tls_sni{};
   /// Verify the server's certificate and name. Default true; false only for testing.
   bool tls_verify = true;
@@ -73,9 +75,11 @@ struct RedisConfig {
   std::string sentinel_user{};
   /// Password of the sentinels; empty: no AUTH at the sentinels.
   std::string sentinel_password{};
-  /// Redis Cluster (what `redis+cluster://` means): some nodes of the cluster, from which the
-  /// slot map is loaded; `host`/`port` are then ignored. Empty (default): no cluster. Lock
-  /// names and the prefix may not contain braces then; `db` must be 0; no TLS yet.
+  /// Redis Cluster (what `redis+cluster://` means; with `tls`, `rediss+cluster://`): some
+  /// nodes of the cluster, from which the slot map is loaded; `host`/`port` are then ignored.
+  /// Empty (default): no cluster. Lock names and the prefix may not contain braces then; `db`
+  /// must be 0. With `tls`, every node (and each node a MOVED/ASK names) is reached over TLS
+  /// with the same CA, client certificate and verification settings.
   std::vector<RedisEndpoint> cluster_nodes{};
 };
 

@@ -24,6 +24,28 @@ void common_query(const ParsedUrl& u, RedisConfig& c) {
   c.replica_timeout = query_duration(u, "replica_timeout", c.replica_timeout);
 }
 
+// Rejects unknown query keys of rediss:// / redis:// (and their +cluster forms): the common
+// keys, plus the TLS files and checks when `tls`.
+void check_direct_query_keys(const ParsedUrl& u, bool tls) {
+  if (tls) {
+    check_query_keys(u, {"prefix", "connect_timeout", "command_timeout", "min_replicas",
+                         "replica_timeout", "ca", "cert", "key", "sni", "verify"});
+  } else {
+    check_query_keys(
+        u, {"prefix", "connect_timeout", "command_timeout", "min_replicas", "replica_timeout"});
+  }
+}
+
+// The TLS query keys (rediss:// and rediss+cluster://).
+void tls_query(const ParsedUrl& u, RedisConfig& c) {
+  c.tls = true;
+  c.tls_ca_file = query_string(u, "ca", "");
+  c.tls_cert_file = query_string(u, "cert", "");
+  c.tls_key_file = query_string(u, "key", "");
+  c.tls_sni = query_string(u, "sni", "");
+  c.tls_verify = query_bool(u, "verify", true);
+}
+
 int parse_db(const std::string& scheme, const std::string& text) {
   if (text.empty() || text.size() > 5 ||
       text.find_first_not_of("0123456789") != std::string::npos) {
@@ -57,11 +79,11 @@ RedisConfig parse_sentinel_url(const std::string& url) {
   return c;
 }
 
-// redis+cluster://[user[:pass]@]n1:p1,n2:p2[?...]
+// redis+cluster://[user[:pass]@]n1:p1,n2:p2[?...], and rediss+cluster:// (plus the TLS keys).
 RedisConfig parse_cluster_url(const std::string& url) {
   auto u = parse_url(url, 6379);
-  check_query_keys(
-      u, {"prefix", "connect_timeout", "command_timeout", "min_replicas", "replica_timeout"});
+  const bool tls = u.scheme == "rediss+cluster";
+  check_direct_query_keys(u, tls);
   if (u.endpoints.empty()) bad(u.scheme, "expected cluster nodes host:port,host:port");
   if (!u.path.empty() && u.path != "/") bad(u.scheme, "a cluster has no databases: no path");
   RedisConfig c;
@@ -73,6 +95,7 @@ RedisConfig parse_cluster_url(const std::string& url) {
     c.user.clear();
   }
   common_query(u, c);
+  if (tls) tls_query(u, c);
   return c;
 }
 
@@ -80,16 +103,12 @@ RedisConfig parse_cluster_url(const std::string& url) {
 
 RedisConfig parse_redis_url(const std::string& url) {
   if (url.starts_with("redis+sentinel://")) return parse_sentinel_url(url);
-  if (url.starts_with("redis+cluster://")) return parse_cluster_url(url);
+  if (url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://")) {
+    return parse_cluster_url(url);
+  }
   auto u = parse_url(url, 6379);
   const bool tls = u.scheme == "rediss";
-  if (tls) {
-    check_query_keys(u, {"prefix", "connect_timeout", "command_timeout", "min_replicas",
-                         "replica_timeout", "ca", "cert", "key", "sni", "verify"});
-  } else {
-    check_query_keys(
-        u, {"prefix", "connect_timeout", "command_timeout", "min_replicas", "replica_timeout"});
-  }
+  check_direct_query_keys(u, tls);
   if (u.endpoints.size() != 1) bad(u.scheme, "expected exactly one host:port");
   RedisConfig c;
   c.host = u.endpoints[0].host;
@@ -103,14 +122,7 @@ RedisConfig parse_redis_url(const std::string& url) {
   }
   if (!u.path.empty() && u.path != "/") c.db = parse_db(u.scheme, u.path.substr(1));
   common_query(u, c);
-  c.tls = tls;
-  if (tls) {
-    c.tls_ca_file = query_string(u, "ca", "");
-    c.tls_cert_file = query_string(u, "cert", "");
-    c.tls_key_file = query_string(u, "key", "");
-    c.tls_sni = query_string(u, "sni", "");
-    c.tls_verify = query_bool(u, "verify", true);
-  }
+  if (tls) tls_query(u, c);
   return c;
 }
 
@@ -123,7 +135,7 @@ std::string redacted_url(const RedisConfig& c) {
     return std::string(c.password.empty() ? "" : ":***@");
   };
   if (!c.cluster_nodes.empty()) {
-    std::string s = "redis+cluster://" + creds();
+    std::string s = (c.tls ? "rediss+cluster://" : "redis+cluster://") + creds();
     for (std::size_t i = 0; i < c.cluster_nodes.size(); ++i) {
       // Appended piecewise: `"," + std::string&&` trips GCC 12's -Wrestrict false positive.
       if (i) s += ',';
@@ -157,13 +169,12 @@ std::string redacted_url(const RedisConfig& c) {
 }
 
 ConnectionOptions connection_options(const RedisConfig& c) {
-  const std::string scheme = !c.cluster_nodes.empty() ? "redis+cluster"
+  const std::string scheme = !c.cluster_nodes.empty() ? (c.tls ? "rediss+cluster" : "redis+cluster")
                              : !c.sentinels.empty()   ? "redis+sentinel"
                              : c.tls                  ? "rediss"
                                                       : "redis";
   if (!c.cluster_nodes.empty()) {
     if (!c.sentinels.empty()) bad(scheme, "Cluster and Sentinel exclude each other");
-    if (c.tls) bad(scheme, "TLS with Cluster is not supported yet");
     if (c.db != 0) bad(scheme, "a cluster has only database 0");
     for (auto& n : c.cluster_nodes) {
       if (n.host.empty() || n.port == 0) bad(scheme, "bad cluster node address");
@@ -225,7 +236,10 @@ ConnectionOptions connection_options(const RedisConfig& c) {
     }
     ctx->set_verify_mode(c.tls_verify ? asio::ssl::verify_peer : asio::ssl::verify_none);
     o.tls = std::move(ctx);
-    o.tls_name = c.tls_sni.empty() ? c.host : c.tls_sni;
+    // A cluster's nodes are reached at the addresses in its slot map (usually IPs), each
+    // verified under its own address: `host` is not used then, and `sni` (if set) names
+    // every node.
+    o.tls_name = !c.tls_sni.empty() ? c.tls_sni : c.cluster_nodes.empty() ? c.host : "";
     o.tls_verify = c.tls_verify;
   }
   return o;

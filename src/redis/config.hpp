@@ -9,9 +9,10 @@
 namespace dlock::detail::redis {
 
 /// Parses `redis://[user[:pass]@]host[:port][/db][?prefix=&connect_timeout=&command_timeout=
-/// &min_replicas=&replica_timeout=]`, `rediss://...` (plus `ca=&cert=&key=&sni=&verify=`) and
+/// &min_replicas=&replica_timeout=]`, `rediss://...` (plus `ca=&cert=&key=&sni=&verify=`),
 /// `redis+sentinel://[user[:pass]@]s1:p1,s2:p2/<master>[/db][?...&sentinel_user=
-/// &sentinel_password=]`.
+/// &sentinel_password=]`, `redis+cluster://[user[:pass]@]n1:p1,n2:p2[?...]` and
+/// `rediss+cluster://...` (the cluster over TLS, with the same TLS keys as `rediss://`).
 /// Throws `Error(errc::invalid_argument)`.
 RedisConfig parse_redis_url(const std::string& url);
 

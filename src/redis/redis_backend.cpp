@@ -82,7 +82,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
  public:
   explicit RedisBackend(const RedisConfig& cfg)
       : cfg_(cfg),
-        scheme_(!cfg.cluster_nodes.empty() ? "redis+cluster"
+        scheme_(!cfg.cluster_nodes.empty() ? (cfg.tls ? "rediss+cluster" : "redis+cluster")
                 : !cfg.sentinels.empty()   ? "redis+sentinel"
                 : cfg.tls                  ? "rediss"
                                            : "redis"),
@@ -490,6 +490,7 @@ void add_redis_schemes(SchemeTable& table) {
   table["rediss"] = factory;
   table["redis+sentinel"] = factory;
   table["redis+cluster"] = factory;
+  table["rediss+cluster"] = factory;
 }
 
 }  // namespace dlock::detail

@@ -1,5 +1,5 @@
 // Test helper: a three-master Redis Cluster on free loopback ports (`redis-cli --cluster
-// create`), no replicas.
+// create`), no replicas; optionally TLS-only (clients and the cluster bus).
 #pragma once
 
 #include <netinet/in.h>
@@ -7,26 +7,62 @@
 #include <unistd.h>
 
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "integration/redis/redis_server.hpp"
+#include "integration/redis/test_certs.hpp"
 #include "support/process.hpp"
 
 namespace dlock::test {
 
 class ClusterGroup {
  public:
-  ClusterGroup() {
+  /// A plain-TCP cluster.
+  ClusterGroup() { start(); }
+  /// A TLS-only cluster (`--port 0`): clients, `redis-cli` and the cluster bus
+  /// (`--tls-cluster yes`) use TLS with `certs` (server certificate for 127.0.0.1, client
+  /// certificates optional).
+  explicit ClusterGroup(const TestCerts& certs) : certs_(certs) { start(); }
+
+  /// redis+cluster://127.0.0.1:p1,127.0.0.1:p2[?query] (rediss+cluster:// in TLS mode; the
+  /// query must then name the CA, e.g. `ca=...`).
+  std::string url(const std::string& query = "") const {
+    return std::string(certs_ ? "rediss" : "redis") +
+           "+cluster://127.0.0.1:" + std::to_string(nodes_[0]->port()) +
+           ",127.0.0.1:" + std::to_string(nodes_[1]->port()) + (query.empty() ? "" : "?" + query);
+  }
+  /// Node `i` (0..2); its `port()` is the TLS port in TLS mode.
+  RedisServer& node(int i) { return *nodes_[static_cast<std::size_t>(i)]; }
+  /// Whether the cluster is TLS-only.
+  bool tls() const { return certs_.has_value(); }
+
+ private:
+  // `redis-cli` and its TLS options (in TLS mode).
+  std::vector<std::string> cli() const {
+    std::vector<std::string> argv{"redis-cli"};
+    if (certs_) argv.insert(argv.end(), {"--tls", "--cacert", certs_->ca.string()});
+    return argv;
+  }
+
+  void start() {
     for (int i = 0; i < 3; ++i) {
-      nodes_.push_back(std::make_unique<RedisServer>(
-          std::vector<std::string>{"--cluster-enabled", "yes", "--cluster-config-file",
-                                   "nodes.conf", "--cluster-node-timeout", "2000"},
-          false, node_port()));
+      std::vector<std::string> args{"--cluster-enabled",      "yes",
+                                    "--cluster-config-file",  "nodes.conf",
+                                    "--cluster-node-timeout", "2000"};
+      if (certs_) {
+        args.insert(args.end(), {"--tls-cluster", "yes"});
+        auto tls = redis_tls_args(*certs_);
+        args.insert(args.end(), tls.begin(), tls.end());
+      }
+      // In TLS mode the node's port is its TLS port (and the bus is at that port + 10000).
+      nodes_.push_back(std::make_unique<RedisServer>(args, certs_.has_value(), node_port()));
     }
-    std::vector<std::string> argv{"redis-cli", "--cluster", "create"};
+    std::vector<std::string> argv = cli();
+    argv.insert(argv.end(), {"--cluster", "create"});
     for (auto& n : nodes_) argv.push_back("127.0.0.1:" + std::to_string(n->port()));
     argv.insert(argv.end(), {"--cluster-replicas", "0", "--cluster-yes"});
     const auto log = (dir_.path() / "create.log").string();
@@ -40,7 +76,9 @@ class ClusterGroup {
       for (;;) {
         TempDir out_dir("dlock-cluster-info");
         auto out = (out_dir.path() / "info").string();
-        Child info({"redis-cli", "-p", std::to_string(n->port()), "CLUSTER", "INFO"}, out);
+        auto info_argv = cli();
+        info_argv.insert(info_argv.end(), {"-p", std::to_string(n->port()), "CLUSTER", "INFO"});
+        Child info(info_argv, out);
         info.wait(std::chrono::seconds(10));
         if (read_file(out).find("cluster_state:ok") != std::string::npos) break;
         if (std::chrono::steady_clock::now() - t0 > std::chrono::seconds(30)) {
@@ -51,14 +89,6 @@ class ClusterGroup {
     }
   }
 
-  /// redis+cluster://127.0.0.1:p1,127.0.0.1:p2[?query]
-  std::string url(const std::string& query = "") const {
-    return "redis+cluster://127.0.0.1:" + std::to_string(nodes_[0]->port()) +
-           ",127.0.0.1:" + std::to_string(nodes_[1]->port()) + (query.empty() ? "" : "?" + query);
-  }
-  RedisServer& node(int i) { return *nodes_[static_cast<std::size_t>(i)]; }
-
- private:
   // A node also listens on port + 10000 (the cluster bus): both must be free.
   static std::uint16_t node_port() {
     for (;;) {
@@ -75,6 +105,7 @@ class ClusterGroup {
     }
   }
 
+  std::optional<TestCerts> certs_;
   TempDir dir_{"dlock-cluster"};
   std::vector<std::unique_ptr<RedisServer>> nodes_;
 };
