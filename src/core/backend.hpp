@@ -14,6 +14,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <vector>
 
 #include "dlock/context.hpp"
@@ -88,6 +90,27 @@ class Backend {
   /// Extends the grant to `ttl` if `token` still holds `key`. Returns false if it did not.
   virtual bool extend(const Context& ctx, const std::string& key, const std::string& token,
                       std::chrono::milliseconds ttl) = 0;
+
+  /// One grant of a batch to extend.
+  struct Extension {
+    std::string_view key;
+    std::string_view token;
+    std::chrono::milliseconds ttl;
+  };
+  /// The outcome of one extension: 1 extended, 0 not held any more, -1 the store failed
+  /// (`error` says how).
+  struct ExtensionResult {
+    int status = -1;
+    std::error_code error{};
+  };
+  /// Extends several grants at once (renewals that fell due together), one result per item
+  /// in order. Never throws. The default calls `extend` for each; a store that can send them
+  /// together (pipelining) overrides it.
+  virtual std::vector<ExtensionResult> extend_many(const Context& ctx,
+                                                   const std::vector<Extension>& items);
+  /// Whether `extend_many` is worth batching for (the renewal scheduler then gathers due
+  /// renewals of this store; otherwise it runs them one per worker, in parallel).
+  virtual bool extends_in_batches() const { return false; }
 
   /// Reads the lock's state. `LockInfo::owner` is filled from the stored metadata by core
   /// if the store leaves `metadata` set: the store returns the raw metadata here.

@@ -76,7 +76,12 @@ milliseconds LeaseState::interval_locked() const {
 void LeaseState::reschedule_locked(clock::time_point from) {
   ++generation_;
   auto due = auto_renew_ ? std::min(from + interval_locked(), valid_until_) : valid_until_;
-  RenewalScheduler::instance().schedule(weak_from_this(), due, generation_);
+  // A renewal may go up to 1/8 of its interval (at most 20 ms) early, so that renewals due
+  // close together share a batch; it still leaves most of the validity as margin.
+  const auto early = auto_renew_ && due < valid_until_
+                         ? std::min<clock::duration>(interval_locked() / 8, milliseconds(20))
+                         : clock::duration{};
+  RenewalScheduler::instance().schedule(weak_from_this(), due, generation_, batchable(), early);
 }
 
 int LeaseState::extend_once(const Context& ctx, milliseconds ttl, std::error_code& err) {
@@ -255,56 +260,101 @@ bool LeaseState::wait_ended(const Context& ctx, std::stop_token stop) {
   return phase_ != Phase::held;
 }
 
-void LeaseState::tick(std::uint64_t generation) noexcept {
-  milliseconds ttl;
-  clock::time_point deadline;
+std::optional<LeaseState::RenewalPlan> LeaseState::begin_tick(std::uint64_t generation) noexcept {
   {
     std::lock_guard lk(mu_);
-    if (phase_ != Phase::held || generation != generation_) return;
+    if (phase_ != Phase::held || generation != generation_) return std::nullopt;
     auto now = clock::now();
     if (now < valid_until_ && !auto_renew_) {
       reschedule_locked(now);
-      return;
+      return std::nullopt;
     }
     if (now < valid_until_) {
       ++renewing_;
-      ttl = ttl_;
-      deadline = std::min(valid_until_, now + interval_locked());
-    } else {
-      ttl = milliseconds(0);  // Validity ended without a successful renewal.
+      return RenewalPlan{ttl_, std::min(valid_until_, now + interval_locked())};
     }
   }
-  if (ttl.count() == 0) {
-    mark_lost(LossReason::expired, {});
-    return;
-  }
-  auto sent = clock::now();
-  std::error_code err;
-  int r = extend_once(Context::with_deadline(deadline), ttl, err);
+  mark_lost(LossReason::expired, {});  // Validity ended without a successful renewal.
+  return std::nullopt;
+}
+
+void LeaseState::end_tick(const RenewalPlan& plan, clock::time_point sent, int result,
+                          std::error_code err) noexcept {
   {
     std::unique_lock lk(mu_);
     --renewing_;
     cv_.notify_all();
     if (phase_ != Phase::held) return;
-    if (r == 1) {
+    if (result == 1) {
       core_->stats.renewals++;
-      valid_until_ = sent + ttl - drift_margin(ttl);
+      valid_until_ = sent + plan.ttl - drift_margin(plan.ttl);
       last_error_ = {};
       reschedule_locked(sent);
       return;
     }
     core_->stats.renewal_failures++;
-    if (r == -1) {
+    if (result == -1) {
       // Store unreachable: retry soon, and the tick at valid_until fires the loss.
       last_error_ = err;
       ++generation_;
       auto retry = std::clamp(interval_locked() / 4, milliseconds(10), milliseconds(1000));
       RenewalScheduler::instance().schedule(
-          weak_from_this(), std::min(clock::now() + retry, valid_until_), generation_);
+          weak_from_this(), std::min(clock::now() + retry, valid_until_), generation_, batchable());
       return;
     }
   }
   mark_lost(LossReason::rejected, make_error_code(errc::not_held));
 }
+
+void LeaseState::tick(std::uint64_t generation) noexcept {
+  auto plan = begin_tick(generation);
+  if (!plan) return;
+  auto sent = clock::now();
+  std::error_code err;
+  int r = extend_once(Context::with_deadline(plan->deadline), plan->ttl, err);
+  end_tick(*plan, sent, r, err);
+}
+
+void LeaseState::tick_together(
+    std::vector<std::pair<std::shared_ptr<LeaseState>, std::uint64_t>>& due) noexcept {
+  struct Item {
+    std::shared_ptr<LeaseState> lease;
+    RenewalPlan plan;
+  };
+  std::vector<Item> items;
+  items.reserve(due.size());
+  for (auto& [lease, generation] : due) {
+    if (auto plan = lease->begin_tick(generation)) items.push_back({lease, *plan});
+  }
+  // One batch per store object.
+  std::stable_sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+    return a.lease->core_.get() < b.lease->core_.get();
+  });
+  for (std::size_t first = 0; first < items.size();) {
+    std::size_t end = first;
+    auto deadline = clock::time_point::max();
+    std::vector<Backend::Extension> batch;
+    while (end < items.size() && items[end].lease->core_ == items[first].lease->core_) {
+      const Item& it = items[end++];
+      batch.push_back({it.lease->key_, it.lease->token_, it.plan.ttl});
+      deadline = std::min(deadline, it.plan.deadline);  // The tightest bound for all.
+    }
+    const auto sent = clock::now();
+    std::vector<Backend::ExtensionResult> results;
+    try {
+      results =
+          items[first].lease->core_->backend->extend_many(Context::with_deadline(deadline), batch);
+    } catch (...) {
+    }
+    results.resize(batch.size(), {-1, make_error_code(errc::protocol_error)});
+    for (std::size_t i = first; i < end; ++i) {
+      const auto& r = results[i - first];
+      items[i].lease->end_tick(items[i].plan, sent, r.status, r.error);
+    }
+    first = end;
+  }
+}
+
+bool LeaseState::batchable() const { return core_->backend->extends_in_batches(); }
 
 }  // namespace dlock::detail

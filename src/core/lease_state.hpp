@@ -9,10 +9,12 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stop_token>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "core/backend.hpp"
@@ -86,6 +88,10 @@ class LeaseState : public std::enable_shared_from_this<LeaseState> {
 
   /// Scheduler entry point: renew or check validity if `generation` is still current.
   void tick(std::uint64_t generation) noexcept;
+  /// Like `tick` for each (lease, generation), with the renewals of leases of one store
+  /// object sent as one batch (`Backend::extend_many`).
+  static void tick_together(
+      std::vector<std::pair<std::shared_ptr<LeaseState>, std::uint64_t>>& due) noexcept;
 
  private:
   enum class Phase { held, released, lost };
@@ -94,6 +100,18 @@ class LeaseState : public std::enable_shared_from_this<LeaseState> {
   // Picks the next tick from the current state and queues it. Requires mu_ held.
   void reschedule_locked(clock::time_point from);
   std::chrono::milliseconds interval_locked() const;
+  // What a due tick sends: decided by begin_tick under the lock, applied by end_tick.
+  struct RenewalPlan {
+    std::chrono::milliseconds ttl;
+    clock::time_point deadline;
+  };
+  // The first half of a tick: nothing to send (stale, rescheduled, or lost) or a renewal.
+  std::optional<RenewalPlan> begin_tick(std::uint64_t generation) noexcept;
+  // The second half: applies the renewal's result (1 ok, 0 rejected, -1 error).
+  void end_tick(const RenewalPlan& plan, clock::time_point sent, int result,
+                std::error_code err) noexcept;
+  // Whether this lease's renewals go through the scheduler's batches.
+  bool batchable() const;
   // One extend round trip with `renewing_` accounting; returns 1 ok, 0 rejected, -1 error.
   int extend_once(const Context& ctx, std::chrono::milliseconds ttl, std::error_code& err);
 

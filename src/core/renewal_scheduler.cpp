@@ -39,14 +39,15 @@ void RenewalScheduler::shutdown() {
 }
 
 void RenewalScheduler::schedule(std::weak_ptr<LeaseState> lease, clock::time_point due,
-                                std::uint64_t generation) {
+                                std::uint64_t generation, bool batchable, clock::duration early) {
   if (forked_away(pid_)) return;  // Never touch a mutex a parent thread may have held.
   bool earliest;
   {
     std::lock_guard lk(mu_);
     if (stopping_) return;
-    earliest = heap_.empty() || due < heap_.top().due;
-    heap_.push(Entry{due, seq_++, std::move(lease), generation});
+    if (!batchable) early = {};
+    earliest = heap_.empty() || due - early < heap_.top().due - heap_.top().early;
+    heap_.push(Entry{due, seq_++, std::move(lease), generation, batchable, early});
   }
   if (earliest) timer_cv_.notify_one();
 }
@@ -73,30 +74,60 @@ void RenewalScheduler::timer_loop() {
       timer_cv_.wait(lk);
       continue;
     }
-    auto due = heap_.top().due;
-    if (clock::now() < due) {
-      timer_cv_.wait_until(lk, due);
+    const auto now = clock::now();
+    const auto first = heap_.top().due - heap_.top().early;
+    if (now < first) {
+      timer_cv_.wait_until(lk, first);
       continue;
     }
-    Entry e = heap_.top();
-    heap_.pop();
-    if (e.lease.expired()) continue;
-    ready_.push_back([lease = std::move(e.lease), gen = e.generation] {
-      if (auto s = lease.lock()) s->tick(gen);
-    });
-    work_cv_.notify_one();
+    // Everything due goes at once, then the workers are woken once: a worker that finds many
+    // batchable ticks sends them as one batch.
+    std::size_t jobs = 0;
+    bool batch = false;
+    while (!heap_.empty() && heap_.top().due - heap_.top().early <= now) {
+      Entry e = heap_.top();
+      heap_.pop();
+      if (e.lease.expired()) continue;
+      if (e.batchable) {
+        due_batchable_.push_back(std::move(e));
+        batch = true;
+      } else {
+        ready_.push_back([lease = std::move(e.lease), gen = e.generation] {
+          if (auto s = lease.lock()) s->tick(gen);
+        });
+        ++jobs;
+      }
+    }
+    if (jobs + (batch ? 1 : 0) > 1 || due_batchable_.size() > kMaxBatch) {
+      work_cv_.notify_all();
+    } else if (jobs + (batch ? 1 : 0) == 1) {
+      work_cv_.notify_one();
+    }
   }
 }
 
 void RenewalScheduler::worker_loop() {
   std::unique_lock lk(mu_);
   while (true) {
-    work_cv_.wait(lk, [&] { return stopping_ || !ready_.empty(); });
+    work_cv_.wait(lk, [&] { return stopping_ || !ready_.empty() || !due_batchable_.empty(); });
     if (stopping_) return;
-    auto fn = std::move(ready_.front());
-    ready_.pop_front();
+    if (!ready_.empty()) {
+      auto fn = std::move(ready_.front());
+      ready_.pop_front();
+      lk.unlock();
+      fn();  // Ticks catch their own errors.
+      lk.lock();
+      continue;
+    }
+    std::vector<std::pair<std::shared_ptr<LeaseState>, std::uint64_t>> batch;
+    while (!due_batchable_.empty() && batch.size() < kMaxBatch) {
+      Entry e = std::move(due_batchable_.front());
+      due_batchable_.pop_front();
+      if (auto lease = e.lease.lock()) batch.emplace_back(std::move(lease), e.generation);
+    }
     lk.unlock();
-    fn();  // Ticks catch their own errors.
+    LeaseState::tick_together(batch);
+    batch.clear();  // Drops the leases without the lock (a last reference may release).
     lk.lock();
   }
 }

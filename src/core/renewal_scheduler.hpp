@@ -32,8 +32,12 @@ class RenewalScheduler {
   /// The process-wide instance (threads start on first use, stop at exit; never destroyed).
   static RenewalScheduler& instance();
 
-  /// Runs `lease->tick(generation)` on a worker at or soon after `due`.
-  void schedule(std::weak_ptr<LeaseState> lease, clock::time_point due, std::uint64_t generation);
+  /// Runs `lease->tick(generation)` on a worker at or soon after `due`. With `batchable`,
+  /// the tick may run together with other due ones (`LeaseState::tick_together`), so that
+  /// their store sends the renewals as one batch, and up to `early` before `due` so that
+  /// renewals due close together go in one batch.
+  void schedule(std::weak_ptr<LeaseState> lease, clock::time_point due, std::uint64_t generation,
+                bool batchable = false, clock::duration early = {});
 
   /// Runs `fn` on a worker as soon as possible (used for loss signals reported by stores).
   void post(std::function<void()> fn);
@@ -54,8 +58,11 @@ class RenewalScheduler {
     std::uint64_t seq;
     std::weak_ptr<LeaseState> lease;
     std::uint64_t generation;
+    bool batchable;
+    clock::duration early;
     bool operator>(const Entry& o) const { return due != o.due ? due > o.due : seq > o.seq; }
   };
+  static constexpr std::size_t kMaxBatch = 256;  // Renewals a worker sends as one batch.
   void timer_loop();
   void worker_loop();
 
@@ -64,6 +71,7 @@ class RenewalScheduler {
   std::condition_variable timer_cv_, work_cv_;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap_;
   std::deque<std::function<void()>> ready_;
+  std::deque<Entry> due_batchable_;  // Due ticks that a worker takes together.
   std::uint64_t seq_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

@@ -24,6 +24,22 @@ bool AcquireSession::wait(const Context& ctx, clock::time_point until) {
   return false;
 }
 
+std::vector<Backend::ExtensionResult> Backend::extend_many(const Context& ctx,
+                                                           const std::vector<Extension>& items) {
+  std::vector<ExtensionResult> out(items.size());
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    try {
+      out[i].status =
+          extend(ctx, std::string(items[i].key), std::string(items[i].token), items[i].ttl) ? 1 : 0;
+    } catch (const std::system_error& e) {
+      out[i].error = e.code();
+    } catch (...) {
+      out[i].error = make_error_code(errc::protocol_error);
+    }
+  }
+  return out;
+}
+
 std::shared_ptr<StoreCore> make_store_core(std::shared_ptr<Backend> backend,
                                            std::string redacted_url) {
   auto core = std::make_shared<StoreCore>(std::move(backend), std::move(redacted_url));

@@ -156,6 +156,68 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     return r.integer == 1;
   }
 
+  bool extends_in_batches() const override { return true; }
+
+  // Renewals that fell due together: one EVALSHA each, all written at once per node (one
+  // round trip for the batch). Replies that need the single path (NOSCRIPT after a restart,
+  // MOVED/ASK in a cluster) take it.
+  std::vector<ExtensionResult> extend_many(const Context& ctx,
+                                           const std::vector<Extension>& items) override {
+    std::vector<ExtensionResult> out(items.size());
+    std::vector<LockKeys> keys;
+    std::vector<std::string> ttls;
+    std::map<Connection*, std::vector<std::size_t>> by_node;
+    std::map<Connection*, std::shared_ptr<Connection>> nodes;
+    try {
+      check_open("renew");
+      keys.reserve(items.size());
+      ttls.reserve(items.size());
+      for (std::size_t i = 0; i < items.size(); ++i) {
+        keys.push_back(keys_for(std::string(items[i].key)));
+        ttls.push_back(std::to_string(items[i].ttl.count()));
+        auto conn = conn_for(keys.back().lock);
+        by_node[conn.get()].push_back(i);
+        nodes[conn.get()] = std::move(conn);
+      }
+    } catch (const std::system_error& e) {
+      for (auto& r : out) r.error = e.code();
+      return out;
+    }
+    const Script& script = extend_script();
+    for (auto& [node, idx] : by_node) {
+      std::vector<std::vector<std::string_view>> cmds;
+      cmds.reserve(idx.size());
+      for (std::size_t i : idx) {
+        cmds.push_back(
+            {"EVALSHA", script.sha1, "2", keys[i].lock, keys[i].meta, items[i].token, ttls[i]});
+      }
+      std::vector<RespValue> replies;
+      try {
+        replies =
+            call_many(*node, ctx, scheme_, std::string(items[idx.front()].key), "renew", cmds);
+      } catch (const std::system_error& e) {
+        for (std::size_t i : idx) out[i].error = e.code();
+        continue;
+      }
+      for (std::size_t j = 0; j < idx.size(); ++j) {
+        const std::size_t i = idx[j];
+        const RespValue& r = replies[j];
+        if (!r.is_error()) {
+          out[i].status = r.integer == 1 ? 1 : 0;
+          continue;
+        }
+        try {  // NOSCRIPT, MOVED, ASK, READONLY...: the single path knows what to do.
+          out[i].status =
+              extend(ctx, std::string(items[i].key), std::string(items[i].token), items[i].ttl) ? 1
+                                                                                                : 0;
+        } catch (const std::system_error& e) {
+          out[i].error = e.code();
+        }
+      }
+    }
+    return out;
+  }
+
   Inspection inspect(const Context& ctx, const std::string& key) override {
     check_open("inspect");
     auto k = keys_for(key);

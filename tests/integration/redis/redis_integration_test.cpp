@@ -547,7 +547,9 @@ TEST_F(RedisTest, SentinelFailoverMovesTheStoreToTheNewMaster) {
   auto r = sentinel.cmd({"SENTINEL", "FAILOVER", SentinelGroup::kMaster});
   ASSERT_FALSE(r.is_error()) << r.str;
   t0 = clock::now();
-  while (master_port() != group.replica().port() && clock::now() - t0 < 30s) {
+  // Up to 90 s: a sentinel starved of CPU (a loaded CI machine) enters TILT mode and
+  // does nothing for 30 s.
+  while (master_port() != group.replica().port() && clock::now() - t0 < 90s) {
     std::this_thread::sleep_for(100ms);
   }
   ASSERT_EQ(master_port(), group.replica().port()) << group.sentinel_log(0);
@@ -597,7 +599,9 @@ TEST_F(RedisTest, SentinelSwitchMasterIsFollowedWithoutWaitingForATimeout) {
   };
   group.master().signal(SIGSTOP);
   t0 = clock::now();
-  while (master_port() != group.replica().port() && clock::now() - t0 < 60s) {
+  // Up to 90 s: a sentinel starved of CPU (a loaded CI machine) enters TILT mode and
+  // does nothing for 30 s.
+  while (master_port() != group.replica().port() && clock::now() - t0 < 90s) {
     std::this_thread::sleep_for(100ms);
   }
   const bool switched = master_port() == group.replica().port();
@@ -652,7 +656,9 @@ TEST_F(RedisTest, FailoverWithoutMinReplicasCanLoseALockWithItNothingIsGranted) 
     return r.elements.size() == 2 ? std::stoi(r.elements[1].str) : 0;
   };
   t0 = clock::now();
-  while (master_port() != group.replica().port() && clock::now() - t0 < 40s) {
+  // Up to 90 s: a sentinel starved of CPU (a loaded CI machine) enters TILT mode and
+  // does nothing for 30 s.
+  while (master_port() != group.replica().port() && clock::now() - t0 < 90s) {
     std::this_thread::sleep_for(200ms);
   }
   ASSERT_EQ(master_port(), group.replica().port()) << group.sentinel_log(0);
