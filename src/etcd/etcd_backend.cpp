@@ -12,7 +12,15 @@ EtcdBackend::EtcdBackend(std::shared_ptr<Client> client, std::string prefix)
 
 EtcdBackend::~EtcdBackend() { close(); }
 
-void EtcdBackend::close() noexcept { client_->close(); }
+void EtcdBackend::close() noexcept {
+  // Idle pooled leases carry no key: revoke them rather than leave them to expire (close
+  // waits a moment for the revokes to get through).
+  try {
+    for (auto& e : pool_.drain()) client_->revoke_later(e.id);
+  } catch (...) {
+  }
+  client_->close();
+}
 
 void EtcdBackend::check_open(std::string_view key, std::string_view step) const {
   if (client_->closed()) {

@@ -26,4 +26,12 @@ bool LeasePool::give(const Entry& e) {
   return true;
 }
 
+std::vector<LeasePool::Entry> LeasePool::drain() {
+  std::lock_guard lk(mu_);
+  std::vector<Entry> out;
+  for (auto& [ttl, v] : free_) out.insert(out.end(), v.begin(), v.end());
+  free_.clear();
+  return out;
+}
+
 }  // namespace dlock::detail::etcd

@@ -27,6 +27,8 @@ class LeasePool {
   std::optional<Entry> take(std::int64_t ttl_seconds);
   /// Pools `e`. Returns false when the pool is full (the caller revokes it).
   bool give(const Entry& e);
+  /// Empties the pool and returns what it held (a closing store revokes them).
+  std::vector<Entry> drain();
 
  private:
   static constexpr std::size_t kMaxPerTtl = 64;

@@ -161,6 +161,10 @@ TEST_F(EtcdTest, SequentialLocksReuseOneLease) {
     // No LeaseGrant per acquisition: the released lease is reused (another test's leases may
     // come and go meanwhile, hence the slack).
     EXPECT_LE(lease_count(), before + 2) << scheme;
+    // Closing the store revokes its pooled (idle) leases instead of leaving them to expire.
+    const long pooled = lease_count();
+    s.close();
+    EXPECT_LT(lease_count(), pooled) << scheme;
   }
 }
 
