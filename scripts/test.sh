@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one test command: installs dependencies, builds with warnings as errors, runs every test,
 # then the ASan+UBSan build (unit + conformance + integration) and the TSan build of the core
-# (unit + in-process conformance). Exits non-zero on any failure.
+# and the Redis store (unit + memory, file, redis and rediss conformance). Exits non-zero on
+# any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-$(nproc)}
@@ -30,13 +31,13 @@ cmake --build build/asan -j"$JOBS"
 step "ASan+UBSan tests"
 ASAN_OPTIONS=detect_leaks=1 ctest --test-dir build/asan -j"$JOBS" --timeout 900 -LE "bench|load"
 
-step "TSan build (core)"
+step "TSan build (core + Redis)"
 cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DDLOCK_SANITIZE=thread -DDLOCK_WERROR=ON \
-  -DDLOCK_WITH_REDIS=OFF -DDLOCK_WITH_ETCD=OFF -DDLOCK_BUILD_BENCH=OFF \
+  -DDLOCK_WITH_REDIS=ON -DDLOCK_WITH_ETCD=OFF -DDLOCK_BUILD_BENCH=OFF \
   -DDLOCK_BUILD_EXAMPLES=OFF -DDLOCK_BUILD_TOOLS=OFF >/dev/null
 cmake --build build/tsan -j"$JOBS" --target dlock_unit_tests dlock_conformance
 step "TSan tests"
 TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build/tsan -j"$JOBS" --timeout 900 \
-  -R "^(conformance\.(memory|file)|Url|Duration|Token|Backoff|Validate|Metadata|Error|Open|Store|Scheduler)"
+  -R "^(conformance\.(memory|file|redis|rediss)|Url|Duration|Token|Backoff|Validate|Metadata|Error|Open|Store|Scheduler)"
 
 step "all tests passed"
