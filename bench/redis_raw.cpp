@@ -52,6 +52,34 @@ class RedisCounter final : public Counter {
   std::string key_;
 };
 
+// Runs `iters` sequential pairs: `acquire(i)` (timed: the acquire latency) then
+// `release(i)`, each returning whether it succeeded; the note names `what` and the context
+// switches per pair (getrusage around the loop).
+template <class Acquire, class Release>
+RawResult time_pairs(long iters, const char* what, Acquire acquire, Release release) {
+  RawResult out;
+  out.lat_us.reserve(static_cast<std::size_t>(iters));
+  rusage ru0{};
+  getrusage(RUSAGE_SELF, &ru0);
+  auto t0 = clock_type::now();
+  for (long i = 0; i < iters; ++i) {
+    auto s = clock_type::now();
+    bool ok = acquire(i);
+    out.lat_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - s).count());
+    ok = release(i) && ok;
+    if (ok) out.pairs++;
+  }
+  out.elapsed_s = std::chrono::duration<double>(clock_type::now() - t0).count();
+  rusage ru{};
+  getrusage(RUSAGE_SELF, &ru);
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%s, one connection; context switches/pair %.1f", what,
+                static_cast<double>(ru.ru_nvcsw + ru.ru_nivcsw - ru0.ru_nvcsw - ru0.ru_nivcsw) /
+                    std::max<double>(1, static_cast<double>(out.pairs)));
+  out.note = buf;
+  return out;
+}
+
 }  // namespace
 
 std::unique_ptr<Counter> make_redis_counter(const std::string& hp, const std::string& key) {
@@ -64,38 +92,27 @@ RawResult raw_redis_pairs(const std::string& hp, long iters, long /*workers*/) {
   if (!loaded || loaded->type != REDIS_REPLY_STRING) throw std::runtime_error("SCRIPT LOAD");
   const std::string sha(loaded->str, loaded->len);
   freeReplyObject(loaded);
-  RawResult out;
-  out.lat_us.reserve(static_cast<std::size_t>(iters));
   const std::string token = "0123456789abcdef0123456789abcdef";
-  rusage ru0{};
-  getrusage(RUSAGE_SELF, &ru0);
-  const long switches0 = ru0.ru_nvcsw + ru0.ru_nivcsw;
-  auto t0 = clock_type::now();
-  for (long i = 0; i < iters; ++i) {
-    const std::string key = "bench:raw:" + std::to_string(i % 64);
-    auto s = clock_type::now();
-    auto* r = static_cast<redisReply*>(redisCommand(conn.c, "SET %b %b NX PX 10000", key.data(),
-                                                    key.size(), token.data(), token.size()));
-    out.lat_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - s).count());
-    bool ok = r && r->type == REDIS_REPLY_STATUS;
-    freeReplyObject(r);
-    r = static_cast<redisReply*>(redisCommand(conn.c, "EVALSHA %b 1 %b %b", sha.data(), sha.size(),
-                                              key.data(), key.size(), token.data(), token.size()));
-    ok = ok && r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-    freeReplyObject(r);
-    if (ok) out.pairs++;
-  }
-  out.elapsed_s = std::chrono::duration<double>(clock_type::now() - t0).count();
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  char buf[160];
-  std::snprintf(buf, sizeof buf,
-                "hiredis SET NX PX + EVALSHA compare-and-delete, one connection; context "
-                "switches/pair %.1f",
-                static_cast<double>(ru.ru_nvcsw + ru.ru_nivcsw - switches0) /
-                    std::max<double>(1, static_cast<double>(out.pairs)));
-  out.note = buf;
-  return out;
+  auto key = [](long i) { return "bench:raw:" + std::to_string(i % 64); };
+  return time_pairs(
+      iters, "hiredis SET NX PX + EVALSHA compare-and-delete",
+      [&](long i) {
+        const std::string k = key(i);
+        auto* r = static_cast<redisReply*>(redisCommand(conn.c, "SET %b %b NX PX 10000", k.data(),
+                                                        k.size(), token.data(), token.size()));
+        const bool ok = r && r->type == REDIS_REPLY_STATUS;
+        freeReplyObject(r);
+        return ok;
+      },
+      [&](long i) {
+        const std::string k = key(i);
+        auto* r = static_cast<redisReply*>(redisCommand(conn.c, "EVALSHA %b 1 %b %b", sha.data(),
+                                                        sha.size(), k.data(), k.size(),
+                                                        token.data(), token.size()));
+        const bool ok = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+        freeReplyObject(r);
+        return ok;
+      });
 }
 
 }  // namespace bench
@@ -129,8 +146,6 @@ RawResult raw_redis_script_pairs(const std::string& hp, long iters) {
   for (auto* body : {&rs::acquire_script().body, &rs::release_script().body}) {
     freeReplyObject(conn.cmd("SCRIPT LOAD %b", *body));
   }
-  RawResult out;
-  out.lat_us.reserve(static_cast<std::size_t>(iters));
   const std::string token = "0123456789abcdef0123456789abcdef";
   const std::string entry = "0123456789abcdef:10000:" + token;
   const std::string meta = R"({"host":"bench","pid":1,"t":0})";
@@ -159,29 +174,16 @@ RawResult raw_redis_script_pairs(const std::string& hp, long iters) {
     freeReplyObject(r);
     return ok;
   };
-  rusage ru0{};
-  getrusage(RUSAGE_SELF, &ru0);
-  const long switches0 = ru0.ru_nvcsw + ru0.ru_nivcsw;
-  auto t0 = clock_type::now();
-  for (long i = 0; i < iters; ++i) {
-    const std::string key = "lock:bench:raws:" + std::to_string(i % 64);
-    auto s = clock_type::now();
-    bool ok = eval(rs::acquire_script(), key, {token, "10000", meta, "0", "5000", entry});
-    out.lat_us.push_back(std::chrono::duration<double, std::micro>(clock_type::now() - s).count());
-    ok = eval(rs::release_script(), key, {token, "{" + key + "}:wake:"}) && ok;
-    if (ok) out.pairs++;
-  }
-  out.elapsed_s = std::chrono::duration<double>(clock_type::now() - t0).count();
-  rusage ru{};
-  getrusage(RUSAGE_SELF, &ru);
-  char buf[160];
-  std::snprintf(buf, sizeof buf,
-                "hiredis EVALSHA of dlock's acquire + release scripts, one connection; context "
-                "switches/pair %.1f",
-                static_cast<double>(ru.ru_nvcsw + ru.ru_nivcsw - switches0) /
-                    std::max<double>(1, static_cast<double>(out.pairs)));
-  out.note = buf;
-  return out;
+  auto key = [](long i) { return "lock:bench:raws:" + std::to_string(i % 64); };
+  return time_pairs(
+      iters, "hiredis EVALSHA of dlock's acquire + release scripts",
+      [&](long i) {
+        return eval(rs::acquire_script(), key(i), {token, "10000", meta, "0", "5000", entry});
+      },
+      [&](long i) {
+        const std::string k = key(i);
+        return eval(rs::release_script(), k, {token, "{" + k + "}:wake:"});
+      });
 #else
   (void)hp;
   (void)iters;

@@ -9,6 +9,7 @@
 #include "dlock/dlock.hpp"
 #include "dlock/redis.hpp"
 #include "integration/redis/cluster_group.hpp"
+#include "integration/redis/raw_client.hpp"
 #include "integration/redis/test_certs.hpp"
 #include "redis/cluster.hpp"
 #include "redis/config.hpp"
@@ -20,36 +21,6 @@ namespace {
 using namespace std::chrono_literals;
 using clock = std::chrono::steady_clock;
 namespace rd = dlock::detail::redis;
-
-// Plain commands to one node over TLS, for checking what the store wrote (the integration
-// suite's RawClient speaks plain TCP, which a TLS-only node refuses).
-class TlsRawClient {
- public:
-  TlsRawClient(std::uint16_t port, const TestCerts& certs) {
-    RedisConfig c;
-    c.port = port;
-    c.tls = true;
-    c.tls_ca_file = certs.ca.string();
-    conn_ = rd::Connection::create(io_.context(), rd::connection_options(c));
-  }
-  ~TlsRawClient() { conn_->close(); }
-  rd::RespValue cmd(const std::vector<std::string_view>& args) {
-    return rd::call(*conn_, Context::with_timeout(5s), "rediss", "", "test", args);
-  }
-
- private:
-  rd::IoThread io_;
-  std::shared_ptr<rd::Connection> conn_;
-};
-
-errc code_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return static_cast<errc>(e.code().value());
-  }
-  return errc{};
-}
 
 class ClusterTlsTest : public ::testing::Test {
  protected:
@@ -72,9 +43,9 @@ TEST_F(ClusterTlsTest, LocksSpreadOverNodesWaitersAreWokenAndMovedStaysOnTls) {
   // announces); every node gets some.
   std::vector<Lease> leases;
   for (int i = 0; i < 30; ++i) leases.push_back(store.acquire({}, "n" + std::to_string(i)));
-  std::vector<std::unique_ptr<TlsRawClient>> raw;
+  std::vector<std::unique_ptr<RawClient>> raw;
   for (int i = 0; i < 3; ++i) {
-    raw.push_back(std::make_unique<TlsRawClient>(cluster.node(i).port(), certs));
+    raw.push_back(std::make_unique<RawClient>(cluster.node(i).port(), certs));
   }
   for (int i = 0; i < 3; ++i) EXPECT_GT(raw[i]->cmd({"DBSIZE"}).integer, 0) << "node " << i;
   EXPECT_EQ(store.list({}, "n").size(), 30u);

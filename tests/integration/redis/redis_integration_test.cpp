@@ -15,6 +15,7 @@
 #include "dlock/dlock.hpp"
 #include "dlock/redis.hpp"
 #include "integration/redis/cluster_group.hpp"
+#include "integration/redis/raw_client.hpp"
 #include "integration/redis/redis_server.hpp"
 #include "integration/redis/sentinel_group.hpp"
 #include "integration/redis/test_certs.hpp"
@@ -30,33 +31,6 @@ using clock = std::chrono::steady_clock;
 namespace rd = dlock::detail::redis;
 
 const char* kPython = "/usr/bin/python3";
-
-// Plain commands to a server, for setup and for checking what the store wrote.
-class RawClient {
- public:
-  explicit RawClient(std::uint16_t port) {
-    rd::ConnectionOptions o;
-    o.port = port;
-    conn_ = rd::Connection::create(io_.context(), o);
-  }
-  ~RawClient() { conn_->close(); }
-  rd::RespValue cmd(const std::vector<std::string_view>& args) {
-    return rd::call(*conn_, Context::with_timeout(5s), "redis", "", "test", args);
-  }
-
- private:
-  rd::IoThread io_;
-  std::shared_ptr<rd::Connection> conn_;
-};
-
-errc code_of(const std::function<void()>& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return static_cast<errc>(e.code().value());
-  }
-  return errc{};
-}
 
 // Runs a python3 snippet with `port` bound; returns its stdout+stderr.
 std::string run_python(const TempDir& dir, std::uint16_t port, const std::string& body,
