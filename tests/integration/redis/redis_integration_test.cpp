@@ -417,6 +417,49 @@ TEST_F(RedisTest, ReleaseWakesAWaiterLongBeforeItsBackoff) {
   EXPECT_LT(acquired_at - released_at, 10s);
 }
 
+TEST_F(RedisTest, ReleaseHandsTheLockToTheWaiterWithoutAnotherRequest) {
+  RedisServer server;
+  RawClient raw(server.port());
+  auto holder = open(server.url());
+  auto waiter = open(server.url());
+  // The waiter's backoff is 30 s, so only the release's message can end its wait early.
+  const LockOptions opts{.ttl = 10s, .retry = {.delay = 30s, .max_delay = 30s}};
+  auto wait_behind_a_holder = [&](std::uint64_t& fencing_seen_by_store) {
+    Lease held = holder.acquire({}, "handover", {.ttl = 60s});
+    std::optional<Lease> got;
+    std::thread t([&] { got = waiter.acquire(Context::with_timeout(20s), "handover", opts); });
+    // Wait until the waiter is queued, then release: the script hands the lock over.
+    auto t0 = clock::now();
+    while (raw.cmd({"LLEN", "{lock:handover}:queue"}).integer != 1 && clock::now() - t0 < 10s) {
+      std::this_thread::sleep_for(5ms);
+    }
+    EXPECT_TRUE(held.release());
+    t.join();
+    EXPECT_TRUE(got.has_value());
+    if (!got) return;
+    // Redis already names the waiter's token as holder, with a higher fencing number.
+    EXPECT_EQ(raw.cmd({"GET", "lock:handover"}).str, got->token());
+    EXPECT_GT(got->fencing_token(), held.fencing_token());
+    fencing_seen_by_store = waiter.inspect({}, "handover").fencing_token;
+    EXPECT_EQ(fencing_seen_by_store, got->fencing_token());
+    EXPECT_TRUE(got->held());
+    EXPECT_TRUE(got->release());
+  };
+  std::uint64_t fencing = 0;
+  // First wait: one attempt that loses, a SUBSCRIBE, one that queues; then no request at all
+  // to take the handed-over lock.
+  wait_behind_a_holder(fencing);
+  auto m = waiter.metrics();
+  EXPECT_EQ(m.acquisitions, 1u);
+  EXPECT_EQ(m.acquire_attempts, 2u);
+  EXPECT_GE(m.notifications, 1u);
+  // Second wait: the kept subscription lets the very first attempt queue.
+  wait_behind_a_holder(fencing);
+  m = waiter.metrics();
+  EXPECT_EQ(m.acquisitions, 2u);
+  EXPECT_EQ(m.acquire_attempts, 3u);
+}
+
 TEST_F(RedisTest, TlsVerifiesTheServerAndSupportsClientCertificates) {
   if (!have_program("openssl")) GTEST_SKIP() << "openssl not installed";
   TempDir dir("dlock-tls");
