@@ -46,7 +46,7 @@ void RenewalScheduler::schedule(std::weak_ptr<LeaseState> lease, clock::time_poi
     std::lock_guard lk(mu_);
     if (stopping_) return;
     if (!batchable) early = {};
-    earliest = heap_.empty() || due - early < heap_.top().due - heap_.top().early;
+    earliest = heap_.empty() || due < heap_.top().due;
     heap_.push(Entry{due, seq_++, std::move(lease), generation, batchable, early});
   }
   if (earliest) timer_cv_.notify_one();
@@ -75,13 +75,14 @@ void RenewalScheduler::timer_loop() {
       continue;
     }
     const auto now = clock::now();
-    const auto first = heap_.top().due - heap_.top().early;
+    const auto first = heap_.top().due;
     if (now < first) {
       timer_cv_.wait_until(lk, first);
       continue;
     }
-    // Everything due goes at once, then the workers are woken once: a worker that finds many
-    // batchable ticks sends them as one batch.
+    // Everything due goes at once, with the batchable ticks that may run early (due within
+    // their `early`), then the workers are woken once: a worker that finds many batchable
+    // ticks sends them as one batch.
     std::size_t jobs = 0;
     bool batch = false;
     while (!heap_.empty() && heap_.top().due - heap_.top().early <= now) {

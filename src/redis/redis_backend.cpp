@@ -159,8 +159,8 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
   bool extends_in_batches() const override { return true; }
 
   // Renewals that fell due together: one EVALSHA each, all written at once per node (one
-  // round trip for the batch). Replies that need the single path (NOSCRIPT after a restart,
-  // MOVED/ASK in a cluster) take it.
+  // round trip for the batch). Replies that need the single path (MOVED/ASK in a cluster,
+  // READONLY after a failover) take it.
   std::vector<ExtensionResult> extend_many(const Context& ctx,
                                            const std::vector<Extension>& items) override {
     std::vector<ExtensionResult> out(items.size());
@@ -185,16 +185,26 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     }
     const Script& script = extend_script();
     for (auto& [node, idx] : by_node) {
-      std::vector<std::vector<std::string_view>> cmds;
-      cmds.reserve(idx.size());
-      for (std::size_t i : idx) {
-        cmds.push_back(
-            {"EVALSHA", script.sha1, "2", keys[i].lock, keys[i].meta, items[i].token, ttls[i]});
-      }
+      auto send = [&](const std::vector<std::size_t>& which) {
+        std::vector<std::vector<std::string_view>> cmds;
+        cmds.reserve(which.size());
+        for (std::size_t i : which) {
+          cmds.push_back(
+              {"EVALSHA", script.sha1, "2", keys[i].lock, keys[i].meta, items[i].token, ttls[i]});
+        }
+        return call_many(*node, ctx, scheme_, std::string(items[which.front()].key), "renew", cmds);
+      };
       std::vector<RespValue> replies;
       try {
-        replies =
-            call_many(*node, ctx, scheme_, std::string(items[idx.front()].key), "renew", cmds);
+        replies = send(idx);
+        // A server that lost its script cache (restart) answers NOSCRIPT to all: load the
+        // script once and send the batch again.
+        if (!replies.empty() && replies.front().is_error() &&
+            starts_with(replies.front().str, "NOSCRIPT")) {
+          call(*node, ctx, scheme_, std::string(items[idx.front()].key), "renew",
+               {"SCRIPT", "LOAD", script.body});
+          replies = send(idx);
+        }
       } catch (const std::system_error& e) {
         for (std::size_t i : idx) out[i].error = e.code();
         continue;

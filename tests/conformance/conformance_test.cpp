@@ -104,7 +104,9 @@ TEST_P(Conformance, LockHonoursDeadline) {
   }
   auto took = clock::now() - start;
   EXPECT_GE(took, 300ms);
-  EXPECT_LT(took, 400ms + 100ms);  // Within 100 ms of the deadline (plus one round trip).
+  // Bounded by the deadline, not by the holder's 30 s TTL (the margin allows a sanitizer
+  // build on a loaded machine its round trips).
+  EXPECT_LT(took, 300ms + 1s);
 }
 
 TEST_P(Conformance, WaitPolicyUpToIsADeadline) {
@@ -137,7 +139,7 @@ TEST_P(Conformance, LockHonoursCancellation) {
   }
   auto late = clock::now() - cancelled_at;
   canceller.join();
-  EXPECT_LT(late, 200ms);
+  EXPECT_LT(late, 1s);  // At once, not after the holder's 30 s TTL (margin as above).
 }
 
 TEST_P(Conformance, WaiterGetsLockAfterRelease) {

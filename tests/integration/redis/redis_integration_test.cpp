@@ -460,6 +460,33 @@ TEST_F(RedisTest, ReleaseHandsTheLockToTheWaiterWithoutAnotherRequest) {
   EXPECT_EQ(m.acquire_attempts, 3u);
 }
 
+TEST_F(RedisTest, RenewalsDueTogetherGoOutAsOneBatch) {
+  RedisServer server;
+  RawClient raw(server.port());
+  auto store = open(server.url());
+  std::vector<Lease> leases;
+  for (int i = 0; i < 200; ++i) {
+    leases.push_back(
+        store.acquire({}, "batch-" + std::to_string(i), {.ttl = 3s, .auto_renew = true}));
+  }
+  auto reads = [&] {
+    auto info = raw.cmd({"INFO", "stats"}).str;
+    auto at = info.find("total_reads_processed:");
+    return std::stoll(info.substr(at + std::string("total_reads_processed:").size()));
+  };
+  const auto renewals0 = store.metrics().renewals;
+  const auto reads0 = reads();
+  std::this_thread::sleep_for(2500ms);  // Two renewal rounds (every TTL/3).
+  const auto renewed = store.metrics().renewals - renewals0;
+  const auto read = reads() - reads0;
+  EXPECT_GE(renewed, 200u);
+  // One at a time, the server would read about one request per renewal; batched, a round
+  // of 200 arrives in a few writes.
+  EXPECT_LT(read * 10, static_cast<long long>(renewed))
+      << read << " reads for " << renewed << " renewals";
+  for (auto& l : leases) EXPECT_TRUE(l.held());
+}
+
 TEST_F(RedisTest, TlsVerifiesTheServerAndSupportsClientCertificates) {
   if (!have_program("openssl")) GTEST_SKIP() << "openssl not installed";
   TempDir dir("dlock-tls");
