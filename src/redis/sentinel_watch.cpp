@@ -1,6 +1,7 @@
 #include "redis/sentinel_watch.hpp"
 
 #include <asio.hpp>
+#include <mutex>
 
 namespace dlock::detail::redis {
 namespace {
@@ -26,7 +27,7 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
         retry_timer(io) {}
 
   void start() {
-    if (closed || sentinels.empty()) return;
+    if (is_closed() || sentinels.empty()) return;
     ConnectionOptions o = options;
     o.host = sentinels[next].host;
     o.port = sentinels[next].port;
@@ -39,13 +40,18 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
       // "<master name> <old ip> <old port> <new ip> <new port>"
       auto self = weak.lock();
       const std::string& text = msg.elements[2].str;
-      if (self && !self->closed && text.starts_with(self->master + " ")) self->on_switch();
+      if (self && !self->is_closed() && text.starts_with(self->master + " ")) self->on_switch();
     };
     auto on_lost = [weak] {
       if (auto self = weak.lock()) self->retry_later();
     };
-    conn = PushConnection::create(io, std::move(o), is_switch_message, on_message, on_lost);
-    conn->submit(format_command({"SUBSCRIBE", kChannel}), [weak](Outcome&& out) {
+    auto c = PushConnection::create(io, std::move(o), is_switch_message, on_message, on_lost);
+    {
+      std::lock_guard lk(mu);
+      if (closed) return;
+      conn = c;
+    }
+    c->submit(format_command({"SUBSCRIBE", kChannel}), [weak](Outcome&& out) {
       auto self = weak.lock();
       if (self && (!out.reply || out.reply->is_error())) self->retry_later();
     });
@@ -53,9 +59,13 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
 
   // This sentinel failed or dropped us: the next one, after a pause.
   void retry_later() {
-    if (closed) return;
-    if (conn) conn->close();
-    conn.reset();
+    std::shared_ptr<PushConnection> old;
+    {
+      std::lock_guard lk(mu);
+      if (closed) return;
+      old = std::move(conn);
+    }
+    if (old) old->close();
     next = (next + 1) % sentinels.size();
     retry_timer.expires_after(std::chrono::seconds(1));
     retry_timer.async_wait([self = shared_from_this()](std::error_code ec) {
@@ -69,8 +79,17 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
   const std::string master;
   const std::function<void()> on_switch;
   asio::steady_timer retry_timer;
-  std::shared_ptr<PushConnection> conn;
   std::size_t next = 0;
+
+  bool is_closed() {
+    std::lock_guard lk(mu);
+    return closed;
+  }
+
+  // Shared with close(), which runs on the caller's thread: the connection must be closed
+  // before the I/O thread stops, or its pending handshake handlers (which hold it) leak.
+  std::mutex mu;
+  std::shared_ptr<PushConnection> conn;
   bool closed = false;
 };
 
@@ -85,13 +104,19 @@ SentinelWatch::SentinelWatch(asio::io_context& io, ConnectionOptions options,
 SentinelWatch::~SentinelWatch() { close(); }
 
 void SentinelWatch::close() noexcept {
-  asio::post(state_->io, [st = state_] {
-    if (st->closed) return;
-    st->closed = true;
-    st->retry_timer.cancel();
-    if (st->conn) st->conn->close();
-    st->conn.reset();
-  });
+  std::shared_ptr<PushConnection> conn;
+  {
+    std::lock_guard lk(state_->mu);
+    if (state_->closed) return;
+    state_->closed = true;
+    conn = std::move(state_->conn);
+  }
+  // From this thread, so that its drop is queued before the store stops its I/O thread.
+  if (conn) conn->close();
+  try {
+    asio::post(state_->io, [st = state_] { st->retry_timer.cancel(); });
+  } catch (...) {
+  }
 }
 
 }  // namespace dlock::detail::redis
