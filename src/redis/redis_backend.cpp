@@ -166,8 +166,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
     std::vector<ExtensionResult> out(items.size());
     std::vector<LockKeys> keys;
     std::vector<std::string> ttls;
-    std::map<Connection*, std::vector<std::size_t>> by_node;
-    std::map<Connection*, std::shared_ptr<Connection>> nodes;
+    std::map<std::shared_ptr<Connection>, std::vector<std::size_t>> by_node;
     try {
       check_open("renew");
       keys.reserve(items.size());
@@ -175,9 +174,7 @@ class RedisBackend final : public Backend, public std::enable_shared_from_this<R
       for (std::size_t i = 0; i < items.size(); ++i) {
         keys.push_back(keys_for(std::string(items[i].key)));
         ttls.push_back(std::to_string(items[i].ttl.count()));
-        auto conn = conn_for(keys.back().lock);
-        by_node[conn.get()].push_back(i);
-        nodes[conn.get()] = std::move(conn);
+        by_node[conn_for(keys.back().lock)].push_back(i);
       }
     } catch (const std::system_error& e) {
       for (auto& r : out) r.error = e.code();

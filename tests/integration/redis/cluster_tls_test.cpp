@@ -9,6 +9,7 @@
 #include "dlock/dlock.hpp"
 #include "dlock/redis.hpp"
 #include "integration/redis/cluster_group.hpp"
+#include "integration/redis/cluster_slots.hpp"
 #include "integration/redis/raw_client.hpp"
 #include "integration/redis/test_certs.hpp"
 #include "redis/cluster.hpp"
@@ -93,26 +94,10 @@ TEST_F(ClusterTlsTest, LocksSpreadOverNodesWaitersAreWokenAndMovedStaysOnTls) {
   // new owner's address, which the store must reach over TLS too.
   const std::string moved = "moved";
   const int slot = rd::key_slot("lock:" + moved);
-  auto owner_of = [&](int s) {
-    auto slots = raw[0]->cmd({"CLUSTER", "SLOTS"});
-    for (auto& range : slots.elements) {
-      if (range.elements[0].integer <= s && s <= range.elements[1].integer) {
-        return static_cast<int>(range.elements[2].elements[1].integer);
-      }
-    }
-    return 0;
-  };
-  int from = -1;
-  for (int i = 0; i < 3; ++i) {
-    if (cluster.node(i).port() == owner_of(slot)) from = i;
-  }
+  const int from = slot_owner(raw, cluster, slot);
   ASSERT_GE(from, 0) << "CLUSTER SLOTS over TLS does not announce the TLS ports";
   const int to = (from + 1) % 3;
-  const std::string to_id = raw[to]->cmd({"CLUSTER", "MYID"}).str;
-  for (int i : {to, from, (from + 2) % 3}) {
-    auto r = raw[i]->cmd({"CLUSTER", "SETSLOT", std::to_string(slot), "NODE", to_id});
-    ASSERT_FALSE(r.is_error()) << r.str;
-  }
+  ASSERT_EQ(give_slot(raw, slot, from, to), "");
   Lease l = store.acquire(Context::with_timeout(10s), moved, {.ttl = 10s});
   EXPECT_EQ(raw[to]->cmd({"GET", "lock:" + moved}).str, l.token());
   EXPECT_TRUE(l.release());
