@@ -52,7 +52,7 @@ void BM_AcquireWithAutoRenew(benchmark::State& state) {
           store.acquire({}, "k" + std::to_string(i), {.ttl = 30s, .auto_renew = true}));
     }
     state.counters["scheduler_entries"] =
-        static_cast<double>(dlock::detail::RenewalScheduler::instance().pending());
+        static_cast<double>(dlock::detail::RenewalScheduler::process_wide().pending());
   }
   state.SetItemsProcessed(state.iterations() * n);
 }

@@ -1,11 +1,14 @@
 // dlock-bench: one workload per invocation, one JSON line on stdout (exit 0 only if ok).
 //
-//   dlock-bench --workload R1|R2|R3|E1|E2|E3 [--redis HOST:PORT] [--etcd HOST:PORT]
-//               [--store URL] [--iters N] [--workers N] [--secs S] [--per-worker N]
-//               [--ttl S] [--wait S] [--peer dlock|raw|raw-scripts]
+//   dlock-bench --workload R1|R2|R3|E1|E2|E3|P1|P2|P3 [--redis HOST:PORT] [--etcd HOST:PORT]
+//               [--postgres URI] [--store URL] [--iters N] [--workers N] [--secs S]
+//               [--per-worker N] [--ttl S] [--wait S] [--peer dlock|raw|raw-scripts]
 //
 // `--peer raw` runs the store's own limit for R1 (hiredis SET NX PX + EVALSHA
-// compare-and-delete on one connection) and E1/E2 (raw Txn acquire + Txn release RPCs);
+// compare-and-delete on one connection), E1/E2 (raw Txn acquire + Txn release RPCs) and
+// P1/P2 (dlock's own acquire and release statements from blocking libpq loops; `--postgres`
+// is a libpq URI such as postgres://user:pass@127.0.0.1:5432/postgres, P's lock table is
+// dlock_bench_locks);
 // `--peer raw-scripts` runs R1 as a raw hiredis loop of dlock's own acquire and release
 // scripts (the protocol's cost without dlock's client).
 // See docs/BENCHMARKS.md for the workloads' definitions.
@@ -32,7 +35,8 @@ using clock_type = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 struct Args {
-  std::string workload, redis = "127.0.0.1:6379", etcd = "127.0.0.1:2379", store, peer = "dlock";
+  std::string workload, redis = "127.0.0.1:6379", etcd = "127.0.0.1:2379",
+                        postgres = "postgres://127.0.0.1:5432/postgres", store, peer = "dlock";
   long iters = -1, workers = -1, per_worker = -1;
   double secs = 3, ttl_s = 10, wait_s = 30;
 };
@@ -52,9 +56,22 @@ double pct(std::vector<double>& v, double q) {
   return v[static_cast<std::size_t>(std::floor(q * static_cast<double>(v.size() - 1)))];
 }
 
+constexpr const char* kPgTable = "dlock_bench_locks";
+
 std::string store_url(const Args& a) {
   if (!a.store.empty()) return a.store;
+  if (a.workload[0] == 'P') {
+    return a.postgres + (a.postgres.find('?') == std::string::npos ? "?" : "&") +
+           "table=" + kPgTable;
+  }
   return a.workload[0] == 'R' ? "redis://" + a.redis : "etcd://" + a.etcd;
+}
+
+// The lock names of a workload: "bench:r1:", "bench/e2/", "bench/p1/"...
+std::string key_base(const Args& a) {
+  std::string w = a.workload;
+  w[0] = static_cast<char>(w[0] - 'A' + 'a');
+  return a.workload[0] == 'R' ? "bench:" + w + ":" : "bench/" + w + "/";
 }
 
 // Context switches of the whole process so far (voluntary + involuntary): the profile of a
@@ -70,8 +87,7 @@ Result sequential(const Args& a, long iters) {
   Result r;
   auto store = dlock::open(store_url(a));
   const auto ttl = std::chrono::milliseconds(static_cast<long>(a.ttl_s * 1000));
-  const bool redis = a.workload[0] == 'R';
-  const std::string base = redis ? "bench:r1:" : "bench/e1/";
+  const std::string base = key_base(a);
   r.lat_us.reserve(static_cast<std::size_t>(iters));
   const long switches0 = context_switches();
   auto t0 = clock_type::now();
@@ -102,7 +118,7 @@ Result parallel(const Args& a, long workers, double secs) {
   r.workers = workers;
   auto store = dlock::open(store_url(a));
   const auto ttl = std::chrono::milliseconds(static_cast<long>(a.ttl_s * 1000));
-  const std::string base = a.workload[0] == 'R' ? "bench:r2:" : "bench/e2/";
+  const std::string base = key_base(a);
   std::atomic<long> pairs{0}, errors{0};
   std::atomic<bool> go{false};
   std::vector<std::thread> threads;
@@ -143,12 +159,13 @@ Result contended(const Args& a, long workers, long per_worker) {
   Result r;
   r.workers = workers;
   r.unit = "acq/s";
-  const bool redis = a.workload[0] == 'R';
-  const std::string lock_name = redis ? "bench:r3" : "bench/e3/lock";
-  const std::string counter_key = redis ? "bench:r3:counter" : "bench/e3/counter";
+  const char store = a.workload[0];
+  const std::string lock_name = store == 'R' ? "bench:r3" : key_base(a) + "lock";
+  const std::string counter_key = store == 'R' ? "bench:r3:counter" : key_base(a) + "counter";
   auto make_counter = [&] {
-    return redis ? bench::make_redis_counter(a.redis, counter_key)
-                 : bench::make_etcd_counter(a.etcd, counter_key);
+    return store == 'R'   ? bench::make_redis_counter(a.redis, counter_key)
+           : store == 'E' ? bench::make_etcd_counter(a.etcd, counter_key)
+                          : bench::make_pg_counter(a.postgres, counter_key);
   };
   make_counter()->set(0);
   const auto ttl = std::chrono::milliseconds(static_cast<long>(a.ttl_s * 1000));
@@ -215,6 +232,7 @@ Result contended(const Args& a, long workers, long per_worker) {
 int run(const Args& a) {
   const char w = a.workload.size() == 2 ? a.workload[1] : '?';
   const bool redis = !a.workload.empty() && a.workload[0] == 'R';
+  const bool pg = !a.workload.empty() && a.workload[0] == 'P';
   Result r;
   if (a.peer == "raw-scripts") {
     if (a.workload != "R1") {
@@ -225,6 +243,19 @@ int run(const Args& a) {
     r.n = raw.pairs;
     r.elapsed_s = raw.elapsed_s;
     r.lat_us = std::move(raw.lat_us);
+    r.note = raw.note;
+  } else if (a.peer == "raw" && pg) {
+    if (w != '1' && w != '2') {
+      std::cerr << "dlock-bench: --peer raw supports P1 and P2\n";
+      return 64;
+    }
+    const long workers = w == '1' ? 1 : (a.workers > 0 ? a.workers : 32);
+    auto raw =
+        bench::raw_pg_pairs(a.postgres, kPgTable, a.iters > 0 ? a.iters : 5000, workers, a.secs);
+    r.n = raw.pairs;
+    r.elapsed_s = raw.elapsed_s;
+    r.lat_us = std::move(raw.lat_us);
+    r.workers = workers;
     r.note = raw.note;
   } else if (a.peer == "raw") {
     if (w == '1') {
@@ -247,18 +278,23 @@ int run(const Args& a) {
       return 64;
     }
   } else if (w == '1') {
-    r = sequential(a, a.iters > 0 ? a.iters : (redis ? 20000 : 2000));
+    r = sequential(a, a.iters > 0 ? a.iters : (redis ? 20000 : pg ? 5000 : 2000));
   } else if (w == '2') {
     r = parallel(a, a.workers > 0 ? a.workers : 32, a.secs);
   } else if (w == '3') {
     r = contended(a, a.workers > 0 ? a.workers : 8,
-                  a.per_worker > 0 ? a.per_worker : (redis ? 250 : 50));
+                  a.per_worker > 0 ? a.per_worker
+                                   : (redis ? 250
+                                      : pg  ? 100
+                                            : 50));
   } else {
     std::cerr << "dlock-bench: unknown workload '" << a.workload << "'\n";
     return 64;
   }
   r.ok = r.ok && r.n > 0;
-  const std::string peer = a.peer == "raw"           ? (redis ? "raw-hiredis" : "raw-grpc")
+  const std::string peer = a.peer == "raw"           ? (redis ? "raw-hiredis"
+                                                        : pg  ? "raw-libpq"
+                                                              : "raw-grpc")
                            : a.peer == "raw-scripts" ? "raw-hiredis-scripts"
                                                      : "dlock";
   nlohmann::json j = {{"peer", peer},
@@ -293,9 +329,10 @@ int main(int argc, char** argv) {
     std::string k = argv[i];
     if (k == "--print-redis-scripts") return bench::print_redis_scripts();
     if (k == "-h" || k == "--help") {
-      std::cout << "usage: dlock-bench --workload R1|R2|R3|E1|E2|E3 [--redis HOST:PORT] "
-                   "[--etcd HOST:PORT] [--store URL] [--iters N] [--workers N] [--secs S] "
-                   "[--per-worker N] [--ttl S] [--wait S] [--peer dlock|raw|raw-scripts]\n";
+      std::cout << "usage: dlock-bench --workload R1|R2|R3|E1|E2|E3|P1|P2|P3 [--redis HOST:PORT] "
+                   "[--etcd HOST:PORT] [--postgres URI] [--store URL] [--iters N] [--workers N] "
+                   "[--secs S] [--per-worker N] [--ttl S] [--wait S] "
+                   "[--peer dlock|raw|raw-scripts]\n";
       return 0;
     }
     if (i + 1 >= argc) {
@@ -310,6 +347,8 @@ int main(int argc, char** argv) {
         a.redis = v;
       else if (k == "--etcd")
         a.etcd = v;
+      else if (k == "--postgres")
+        a.postgres = v;
       else if (k == "--store")
         a.store = v;
       else if (k == "--peer")
@@ -335,8 +374,9 @@ int main(int argc, char** argv) {
       return 64;
     }
   }
-  if (a.workload.size() != 2 || (a.workload[0] != 'R' && a.workload[0] != 'E')) {
-    std::cerr << "dlock-bench: --workload R1|R2|R3|E1|E2|E3 is required\n";
+  if (a.workload.size() != 2 ||
+      (a.workload[0] != 'R' && a.workload[0] != 'E' && a.workload[0] != 'P')) {
+    std::cerr << "dlock-bench: --workload R1|R2|R3|E1|E2|E3|P1|P2|P3 is required\n";
     return 64;
   }
   try {

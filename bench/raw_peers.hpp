@@ -31,4 +31,11 @@ int print_redis_scripts();
 /// `iters` times (workers == 1) or from `workers` threads for `secs` seconds.
 RawResult raw_etcd_pairs(const std::string& host_port, long iters, long workers, double secs);
 
+/// P1/P2's limit: dlock's own acquire and release statements (src/postgres/statements.hpp,
+/// same arguments, prepared) from blocking libpq loops on lock table `table` at libpq URI
+/// `uri`: sequentially `iters` times on one connection (workers <= 1), or from `workers`
+/// threads with a connection each for `secs` seconds.
+RawResult raw_pg_pairs(const std::string& uri, const std::string& table, long iters, long workers,
+                       double secs);
+
 }  // namespace bench

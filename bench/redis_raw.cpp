@@ -125,7 +125,7 @@ RawResult raw_redis_pairs(const std::string& hp, long iters, long /*workers*/) {
 namespace bench {
 namespace {
 
-std::string shell_quote(const std::string& s) {
+[[maybe_unused]] std::string shell_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
     if (c == '\'') {

@@ -45,10 +45,12 @@ def cell(key):
 
 
 LIMITS = {"R1": ("R1", "raw-hiredis", ""), "R2": ("R2", "redis-benchmark", ""),
-          "E1": ("E1", "raw-grpc", ""), "E2": ("E2", "raw-grpc", "")}
+          "E1": ("E1", "raw-grpc", ""), "E2": ("E2", "raw-grpc", ""),
+          "P1": ("P1", "raw-libpq", ""), "P2": ("P2", "raw-libpq", "")}
 TARGETS = {"R1": "≥ 0.9× limit", "R2": "≥ 55,000 pairs/s", "R3": "≥ 3,900 acq/s, max wait ≤ 50 ms, ≤ 1.2 attempts/acq",
            "E1": "≥ 660 pairs/s (Go Mutex)", "E2": "≥ 3,700 pairs/s (Go Mutex)",
-           "E3": "≥ 250 acq/s FIFO, max wait ≤ 150 ms"}
+           "E3": "≥ 250 acq/s FIFO, max wait ≤ 150 ms",
+           "P1": "none set", "P2": "none set", "P3": "none set"}
 
 lines = []
 w = lines.append
@@ -57,7 +59,7 @@ w("Produced by `bench/run.sh` (one command: builds Release, starts its own Redis
 w("loopback, runs each workload and the store's own limit interleaved, twice, and writes this")
 w("file). Machines here are noisy: compare the ratios within this run, not absolute numbers")
 w("across runs. Command: `bench/run.sh` (env `ROUNDS`, `BUILD`). Workload definitions:")
-w("`dlock-bench --help`. R = Redis, E = etcd; 1 = sequential pairs, 2 = 32 threads on")
+w("`dlock-bench --help`. R = Redis, E = etcd, P = PostgreSQL; 1 = sequential pairs, 2 = 32 threads on")
 w("distinct keys, 3 = 8 workers contending for one lock around a non-atomic counter.\n")
 w("## Machine\n")
 cpu_model = sh("grep -m1 'model name' /proc/cpuinfo | cut -d: -f2").strip()
@@ -65,11 +67,12 @@ w(f"- CPU: {sh('nproc')} cores, {cpu_model}")
 w(f"- Kernel: {platform.release()}; compiler: {sh('g++ --version | head -1')}")
 w(f"- Redis: {sh('redis-server --version')}")
 w(f"- etcd: {sh('etcd --version | head -1')}")
+w(f"- PostgreSQL: {sh('$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)/postgres --version')} (synchronous_commit off for dlock and the raw peer alike)")
 w(f"- Date: {sh('date -u +%Y-%m-%dT%H:%MZ')}\n")
 w("## Results (median of runs, ± spread between runs)\n")
 w("| workload | dlock | limit (same run) | ratio | target | latency / wait p50 · p99 · max (µs) | note |")
 w("|---|---|---|---|---|---|---|")
-for wl in ["R1", "R2", "R3", "E1", "E2", "E3"]:
+for wl in ["R1", "R2", "R3", "E1", "E2", "E3", "P1", "P2", "P3"]:
     for store in sorted({k[2] for k in runs if k[0] == wl and k[1] == "dlock"}):
         ours, med = cell((wl, "dlock", store))
         lim_txt, lim = ("—", None)

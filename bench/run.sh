@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Reproduces docs/BENCHMARKS.md: builds Release, starts its own Redis and etcd on free
-# loopback ports, runs every workload and its raw limit interleaved, ROUNDS times (default 2),
+# Reproduces docs/BENCHMARKS.md: builds Release, starts its own Redis, etcd and PostgreSQL (a
+# throwaway initdb cluster) on free loopback ports, runs every workload and its raw limit
+# interleaved, ROUNDS times (default 2),
 # and writes the report. Usage: bench/run.sh [OUT.md]   (env: ROUNDS, BUILD)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,7 @@ tmp=$(mktemp -d)
 cleanup() {
   [[ -n "${redis_pid:-}" ]] && kill "$redis_pid" 2>/dev/null || true
   [[ -n "${etcd_pid:-}" ]] && kill "$etcd_pid" 2>/dev/null || true
+  [[ -n "${pg_pid:-}" ]] && kill -INT "$pg_pid" 2>/dev/null || true
   wait 2>/dev/null || true
   rm -rf "$tmp"
 }
@@ -35,14 +37,41 @@ etcd --name bench --data-dir "$tmp/etcd" \
   --listen-peer-urls "http://127.0.0.1:$pport" --initial-advertise-peer-urls "http://127.0.0.1:$pport" \
   --initial-cluster "bench=http://127.0.0.1:$pport" >"$tmp/etcd.log" 2>&1 &
 etcd_pid=$!
+# PostgreSQL: a cluster made with initdb in the temp dir, run as an unprivileged user when
+# this script runs as root (the server refuses root). synchronous_commit is off for both
+# peers: with it on, every pair of both is bound by two WAL flushes on a shared, noisy disk
+# and the ratio says nothing about the client.
+pgbin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)
+pgport=$(free_port)
+mkdir -p "$tmp/pg"
+echo bench >"$tmp/pg/pw"
+as_pg=()
+if [[ $(id -u) -eq 0 ]]; then
+  pguser=postgres
+  id -u "$pguser" >/dev/null 2>&1 || pguser=nobody
+  chmod 711 "$tmp"
+  chown "$pguser" "$tmp/pg" "$tmp/pg/pw"
+  as_pg=(setpriv --reuid="$pguser" --regid="$(id -g "$pguser")" --clear-groups --)
+fi
+"${as_pg[@]}" "$pgbin/initdb" -D "$tmp/pg/data" -U bench --pwfile="$tmp/pg/pw" -A scram-sha-256 \
+  -E UTF8 --locale=C --no-sync >"$tmp/pg/initdb.log" 2>&1
+"${as_pg[@]}" "$pgbin/postgres" -D "$tmp/pg/data" -c listen_addresses=127.0.0.1 -p "$pgport" \
+  -c unix_socket_directories="$tmp/pg" -c max_connections=200 -c shared_buffers=128MB \
+  -c synchronous_commit=off \
+  >"$tmp/pg/postgres.log" 2>&1 &
+pg_pid=$!
+pguri="postgres://bench:bench@127.0.0.1:$pgport/postgres"
 for _ in $(seq 100); do
   redis-cli -p "$rport" ping >/dev/null 2>&1 && ETCDCTL_API=3 etcdctl --endpoints "127.0.0.1:$eport" \
-    endpoint health >/dev/null 2>&1 && break
+    endpoint health >/dev/null 2>&1 && "$pgbin/pg_isready" -q -h 127.0.0.1 -p "$pgport" && break
   sleep 0.1
 done
 
 results="$tmp/results.jsonl"
-run() { "$bench" "$@" --redis "127.0.0.1:$rport" --etcd "127.0.0.1:$eport" | tee -a "$results"; }
+run() {
+  "$bench" "$@" --redis "127.0.0.1:$rport" --etcd "127.0.0.1:$eport" --postgres "$pguri" |
+    tee -a "$results"
+}
 
 # R2's limit: redis-benchmark feeding dlock's own acquire and release scripts, 32 clients,
 # pipeline 16. A pair is one acquire + one release, so pairs/s = 1 / (1/acq + 1/rel).
@@ -72,6 +101,11 @@ for round in $(seq "$rounds"); do
   run --workload E2
   run --workload E3
   run --workload E3 --store "etcd+txn://127.0.0.1:$eport"
+  run --workload P1 --peer raw
+  run --workload P1
+  run --workload P2 --peer raw
+  run --workload P2
+  run --workload P3
 done
 "$build/bench/dlock_scale" --store memory:// --locks 100000 --secs 40 --ttl 30s | tee -a "$results"
 "$build/bench/dlock_scale" --store "redis://127.0.0.1:$rport" --locks 100000 --secs 40 --ttl 30s \

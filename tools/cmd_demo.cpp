@@ -8,10 +8,13 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "cli_common.hpp"
@@ -44,8 +47,8 @@ void write_resource(const std::string& path, const Resource& r) {
   std::ofstream(path, std::ios::trunc) << r.counter << " " << r.last_token << "\n";
 }
 
-int worker(const DemoArgs& a) {
-  auto store = open_store(resolve_store_url(a.store));
+int worker(const DemoArgs& a, const GlobalArgs& g) {
+  auto store = open_store(resolve_store_url(g.store));
   const LockOptions opts{.ttl = parse_duration_arg(a.ttl, "--ttl"), .metadata = "dlock demo"};
   std::ofstream out(a.out);
   int stale = 0;
@@ -62,8 +65,9 @@ int worker(const DemoArgs& a) {
     lease.release();
   }
   if (stale != 0) {
-    std::fprintf(stderr, "dlock demo-worker %d: %d writes carried a stale fencing token\n",
-                 ::getpid(), stale);
+    log_line(LogLevel::error, "stale_token",
+             std::to_string(stale) + " writes carried a stale fencing token",
+             {{"stale_writes", std::int64_t{stale}}});
     return kFalse;
   }
   return kOk;
@@ -96,18 +100,19 @@ void draw_progress(bool tty, long done, long total, double secs, int running) {
   std::fflush(stdout);
 }
 
-int demo(const DemoArgs& a) {
+int demo(const DemoArgs& a, const GlobalArgs& g) {
   if (a.workers < 1 || a.workers > 256 || a.iterations < 1 || a.iterations > 1'000'000) {
-    std::fprintf(stderr, "dlock demo: --workers must be 1..256 and --iterations 1..1000000\n");
+    log_line(LogLevel::error, "usage", "--workers must be 1..256 and --iterations 1..1000000",
+             {{"exit_code", std::int64_t{kUsage}}});
     return kUsage;
   }
   parse_duration_arg(a.ttl, "--ttl");
-  const std::string url = resolve_store_url(a.store);
+  const std::string url = resolve_store_url(g.store);
   Store store = open_store(url);  // Fails early (and clearly) on a bad or unreachable store.
 
   std::string tmpl = (fs::temp_directory_path() / "dlock-demo-XXXXXX").string();
   if (::mkdtemp(tmpl.data()) == nullptr) {
-    std::perror("dlock demo: mkdtemp");
+    log_line(LogLevel::error, "error", std::string("mkdtemp: ") + std::strerror(errno));
     return kSoftware;
   }
   const fs::path work(tmpl);
@@ -115,9 +120,11 @@ int demo(const DemoArgs& a) {
   write_resource(resource, {});
   const std::string self = fs::read_symlink("/proc/self/exe").string();
 
-  std::printf("dlock demo: %d worker processes x %d iterations on lock \"%s\" at %s\n", a.workers,
-              a.iterations, a.name.c_str(), store.url().c_str());
-  std::fflush(stdout);
+  if (!g.json) {
+    std::printf("dlock demo: %d worker processes x %d iterations on lock \"%s\" at %s\n", a.workers,
+                a.iterations, a.name.c_str(), store.url().c_str());
+    std::fflush(stdout);
+  }
   const auto start = clock::now();
   std::vector<pid_t> pids;
   for (int w = 0; w < a.workers; ++w) {
@@ -135,15 +142,19 @@ int demo(const DemoArgs& a) {
     pid_t pid = -1;
     if (int rc = ::posix_spawn(&pid, self.c_str(), nullptr, nullptr, cargv.data(), environ);
         rc != 0) {
-      std::fprintf(stderr, "dlock demo: cannot start a worker: %s\n", std::strerror(rc));
+      log_line(LogLevel::error, "error",
+               std::string("cannot start a worker: ") + std::strerror(rc));
       for (pid_t p : pids) ::kill(p, SIGTERM);
       break;
     }
     pids.push_back(pid);
+    log_line(LogLevel::info, "worker_started",
+             "started worker " + std::to_string(w) + " (pid " + std::to_string(pid) + ")",
+             {{"worker", std::int64_t{w}}, {"child_pid", std::int64_t{pid}}});
   }
 
   const long total = static_cast<long>(a.workers) * a.iterations;
-  const bool tty = ::isatty(STDOUT_FILENO) == 1;
+  const bool tty = !g.json && ::isatty(STDOUT_FILENO) == 1;
   std::vector<int> statuses(pids.size(), -1);
   auto last_line = clock::now();
   long progress = 0;  // The counter file is rewritten in place: a read may catch it empty.
@@ -155,12 +166,16 @@ int demo(const DemoArgs& a) {
       int st = 0;
       if (::waitpid(pids[i], &st, WNOHANG) == pids[i]) {
         statuses[i] = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+        log_line(LogLevel::info, "worker_exited",
+                 "worker " + std::to_string(i) + " (pid " + std::to_string(pids[i]) +
+                     ") exited with status " + std::to_string(statuses[i]),
+                 {{"worker", static_cast<std::int64_t>(i)}, {"status", std::int64_t{statuses[i]}}});
       } else {
         ++running;
       }
     }
     const double secs = std::chrono::duration<double>(clock::now() - start).count();
-    if (tty || clock::now() - last_line >= std::chrono::seconds(1)) {
+    if (!g.json && (tty || clock::now() - last_line >= std::chrono::seconds(1))) {
       progress = std::max(progress, read_resource(resource).counter);
       draw_progress(tty, progress, total, secs, static_cast<int>(running));
       last_line = clock::now();
@@ -206,6 +221,32 @@ int demo(const DemoArgs& a) {
                          static_cast<long>(tokens.size()) == total;
   const bool counter_ok = final_state.counter == total;
 
+  const int code = [&] {
+    for (int st : statuses) {
+      if (st != 0 && st != kFalse && st > 0) return st;  // E.g. 69: the store went away.
+    }
+    return tokens_ok && counter_ok ? static_cast<int>(kOk) : static_cast<int>(kFalse);
+  }();
+  if (g.json) {
+    const nlohmann::json j = {
+        {"store", store.url()},
+        {"name", a.name},
+        {"workers", a.workers},
+        {"iterations", a.iterations},
+        {"acquisitions", samples.size()},
+        {"seconds", secs},
+        {"acquisitions_per_second", secs > 0 ? static_cast<double>(samples.size()) / secs : 0.0},
+        {"wait_us",
+         {{"p50", pct(0.50)}, {"p99", pct(0.99)}, {"max", waits.empty() ? 0 : waits.back()}}},
+        {"fencing_tokens",
+         {{"strictly_increasing", tokens_ok},
+          {"first", tokens.empty() ? 0 : tokens.front()},
+          {"last", tokens.empty() ? 0 : tokens.back()}}},
+        {"counter", {{"value", final_state.counter}, {"expected", total}, {"exact", counter_ok}}},
+        {"ok", code == kOk}};
+    std::cout << j.dump(2) << "\n";
+    return code;
+  }
   std::printf("  acquisitions:       %zu in %.2f s (%.0f/s)\n", samples.size(), secs,
               secs > 0 ? static_cast<double>(samples.size()) / secs : 0.0);
   std::printf("  wait p50/p99/max:   %s / %s / %s\n", ms_text(pct(0.50)).c_str(),
@@ -217,15 +258,12 @@ int demo(const DemoArgs& a) {
   std::printf("  counter:            %ld (expected %ld)  %s\n", final_state.counter, total,
               counter_ok ? "OK" : "FAILED: updates were lost");
   std::fflush(stdout);
-  for (int s : statuses) {
-    if (s != 0 && s != kFalse && s > 0) return s;  // E.g. 69: the store went away.
-  }
-  return tokens_ok && counter_ok ? kOk : kFalse;
+  return code;
 }
 
 }  // namespace
 
-void add_demo_commands(CLI::App& app, DemoArgs& args, int* exit_code) {
+void add_demo_commands(CLI::App& app, const GlobalArgs& global, DemoArgs& args, int* exit_code) {
   auto* d = app.add_subcommand(
       "demo",
       "Show the lock at work: worker processes contend for one lock and update a "
@@ -234,35 +272,43 @@ void add_demo_commands(CLI::App& app, DemoArgs& args, int* exit_code) {
       "Each worker is a separate process (this binary re-run). At the end: acquisitions per "
       "second, the wait before each acquisition (p50/p99/max), whether the fencing tokens "
       "strictly increased (the counter file rejects older tokens, as a protected resource "
-      "should) and whether the counter is exact (no update lost).\n\nExit codes: 0 all "
-      "checks passed; 1 a check failed; 64 usage error; 69 store unreachable or access "
-      "refused.");
-  d->add_option("--workers", args.workers, "Number of worker processes (default 4)");
-  d->add_option("--iterations", args.iterations, "Acquisitions per worker (default 50)");
-  d->add_option("--store", args.store,
-                "Store URL (default: $DLOCK_STORE, else the embedded file:// store)")
-      ->type_name("URL");
-  d->add_option("--name", args.name, "Lock name (default dlock-demo)");
-  d->add_option("--ttl", args.ttl, "Lock TTL (default 10s)")->type_name("DURATION");
-  d->callback([&args, exit_code] {
+      "should) and whether the counter is exact (no update lost); --json prints them as one "
+      "JSON object. The demo's own options read DLOCK_DEMO_* (not DLOCK_NAME, which `dlock "
+      "run` sets for its command).\n\nExit codes: 0 all checks passed; 1 a check failed; 64 "
+      "usage error; 69 store unreachable or access refused.\n" +
+      std::string(kGlobalOptionsHelp));
+  with_env(d->add_option("--workers", args.workers, "Number of worker processes (default 4)"),
+           "DLOCK_DEMO_WORKERS")
+      ->type_name("N");
+  with_env(d->add_option("--iterations", args.iterations, "Acquisitions per worker (default 50)"),
+           "DLOCK_DEMO_ITERATIONS")
+      ->type_name("N");
+  with_env(d->add_option("--name", args.name, "Lock name (default dlock-demo)"), "DLOCK_DEMO_NAME")
+      ->type_name("NAME");
+  with_env(d->add_option("--ttl", args.ttl, "Lock TTL (default 10s)"), "DLOCK_TTL")
+      ->type_name("DURATION");
+  d->callback([&global, &args, exit_code] {
     try {
-      *exit_code = demo(args);
+      start_command(global, "demo");
+      *exit_code = demo(args, global);
     } catch (const Error& e) {
       *exit_code = report(e);
     }
   });
 
-  auto* w = app.add_subcommand("demo-worker", "");  // Hidden: an empty description.
+  // Hidden (an empty description): the parent re-runs this binary as `dlock demo-worker ...`
+  // with every option on the command line, so no environment variables here.
+  auto* w = app.add_subcommand("demo-worker", "");
   w->group("");
-  w->add_option("--store", args.store)->required()->type_name("URL");
   w->add_option("--name", args.name)->required();
   w->add_option("--iterations", args.iterations)->required();
   w->add_option("--ttl", args.ttl)->type_name("DURATION");
   w->add_option("--resource", args.resource)->required();
   w->add_option("--out", args.out)->required();
-  w->callback([&args, exit_code] {
+  w->callback([&global, &args, exit_code] {
     try {
-      *exit_code = worker(args);
+      start_command(global, "demo-worker");
+      *exit_code = worker(args, global);
     } catch (const Error& e) {
       *exit_code = report(e);
     }

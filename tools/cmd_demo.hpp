@@ -11,8 +11,9 @@ class App;
 
 namespace dlock::cli {
 
+struct GlobalArgs;
+
 struct DemoArgs {
-  std::string store;
   std::string name = "dlock-demo";
   int workers = 4;
   int iterations = 50;
@@ -23,6 +24,6 @@ struct DemoArgs {
 };
 
 /// Adds `demo` and the hidden `demo-worker` to `app`; each sets `*exit_code` when it runs.
-void add_demo_commands(CLI::App& app, DemoArgs& args, int* exit_code);
+void add_demo_commands(CLI::App& app, const GlobalArgs& global, DemoArgs& args, int* exit_code);
 
 }  // namespace dlock::cli

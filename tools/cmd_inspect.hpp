@@ -9,15 +9,17 @@ class App;
 
 namespace dlock::cli {
 
+struct GlobalArgs;
+
 struct InspectArgs {
-  std::string store;
   std::string name;
   std::string prefix;
-  bool json = false;
   bool force = false;
+  bool watch = false;  ///< status/leader --watch: a line per change until interrupted.
 };
 
 /// Adds the three subcommands to `app`; each sets `*exit_code` when it runs.
-void add_inspect_commands(CLI::App& app, InspectArgs& args, int* exit_code);
+void add_inspect_commands(CLI::App& app, const GlobalArgs& global, InspectArgs& args,
+                          int* exit_code);
 
 }  // namespace dlock::cli

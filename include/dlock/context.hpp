@@ -1,4 +1,4 @@
-// dlock/context.hpp: deadline and cancellation for every blocking call (the seed's `ctx`).
+// dlock/context.hpp: deadline and cancellation for every blocking call.
 //
 // A `Context` is a cheap value: a steady-clock deadline plus a `std::stop_token`. Every dlock
 // call that can block takes one and returns (or throws `errc::timeout` / `errc::cancelled`)
@@ -18,7 +18,7 @@ class Context {
   /// No deadline, no cancellation.
   Context() = default;
 
-  /// No deadline, no cancellation (the seed's `context.Background()`).
+  /// No deadline, no cancellation (like Go's `context.Background()`).
   static Context background() { return Context{}; }
 
   /// Deadline `timeout` from now, optionally cancelled by `stop`.

@@ -8,6 +8,8 @@
 #include <string>
 #include <system_error>
 
+#include "dlock/export.hpp"
+
 namespace dlock {
 
 /// What went wrong, independent of the store.
@@ -36,17 +38,20 @@ enum class errc {
   already_exists,
   /// The store does not support the requested operation.
   unsupported,
+  /// The call would wait for a grant the caller itself holds (e.g. upgrading a read lock to a
+  /// write lock): refused instead of deadlocking.
+  would_deadlock,
 };
 
 /// The category of `dlock::errc`; its name is "dlock".
-const std::error_category& category() noexcept;
+DLOCK_API const std::error_category& category() noexcept;
 
 /// Makes an error code of the dlock category.
-std::error_code make_error_code(errc e) noexcept;
+DLOCK_API std::error_code make_error_code(errc e) noexcept;
 
 /// The exception dlock throws. `code()` is in the `dlock::errc` category.
 /// `what()` reads "dlock: <store>: key '<key>': <step>: <message>[: <detail>]".
-class Error : public std::system_error {
+class DLOCK_API Error : public std::system_error {
  public:
   /// Builds an error naming the store scheme (e.g. "redis"), the key (may be empty), the
   /// step (e.g. "acquire", "renew") and a free-text detail (never contains credentials).

@@ -16,6 +16,7 @@
 #include <filesystem>
 
 #include "dlock/context.hpp"
+#include "dlock/export.hpp"
 #include "dlock/store.hpp"
 
 namespace dlock {
@@ -34,7 +35,7 @@ struct FileConfig {
 
 /// The default directory: `$XDG_RUNTIME_DIR/dlock` when that variable names an absolute
 /// path, else `/tmp/dlock-<uid>`. Does not block; never throws.
-std::filesystem::path default_file_store_dir();
+DLOCK_API std::filesystem::path default_file_store_dir();
 
 /// Opens the embedded store in `config.dir` (no round trip: a few system calls). Creates the
 /// directory when missing. Throws `Error`: `auth_failed` when the directory belongs to another
@@ -42,6 +43,6 @@ std::filesystem::path default_file_store_dir();
 /// `invalid_argument` when the path is not a directory, `unavailable` when it cannot be
 /// created. The inotify watch that waiters use starts with the first acquisition (which
 /// throws `unavailable` if inotify cannot watch the directory).
-Store open(const FileConfig& config);
+DLOCK_API Store open(const FileConfig& config);
 
 }  // namespace dlock

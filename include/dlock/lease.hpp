@@ -15,13 +15,16 @@
 #include <system_error>
 
 #include "dlock/context.hpp"
+#include "dlock/export.hpp"
 #include "dlock/options.hpp"
 
 namespace dlock {
 
 namespace detail {
 class LeaseState;
-}
+struct Reentry;
+struct Access;
+}  // namespace detail
 
 /// The outcome of `Lease::release()`.
 enum class ReleaseStatus {
@@ -42,7 +45,7 @@ struct ReleaseResult {
 };
 
 /// One held grant of a lock. Obtained from `Store::acquire` / `Store::try_acquire`.
-class Lease {
+class DLOCK_API Lease {
  public:
   using clock = std::chrono::steady_clock;
 
@@ -85,8 +88,16 @@ class Lease {
   void renew();
 
   /// Releases the grant (one round trip). Idempotent, never throws. Stops auto-renewal
-  /// synchronously: no renewal of this grant runs after `release()` returns.
+  /// synchronously: no renewal of this grant runs after `release()` returns. A lease taken
+  /// with `LockOptions::reentrant` releases only its share (no round trip) while other leases
+  /// of the same owner still hold the grant; the last one releases the grant.
   ReleaseResult release(const Context& ctx = {}) noexcept;
+
+  /// Turns an exclusive grant into a shared one without a gap: no writer can take the lock in
+  /// between (the read-write lock's downgrade; one round trip). The fencing token stays. A
+  /// shared grant stays as it is. Throws `Error`: `unsupported` (the store cannot:
+  /// `Capabilities::downgrades`), `invalid_argument` (a semaphore permit), `not_held`.
+  void downgrade(const Context& ctx = {});
 
   /// A token that is stopped when the grant is lost while held (not on a normal release).
   std::stop_token lost_token() const noexcept;
@@ -96,16 +107,33 @@ class Lease {
   /// already lost, `cb` runs at once on the calling thread.
   void on_lost(std::function<void(const LossInfo&)> cb);
 
+  /// Whether the grant is at risk now: held, but a renewal failed or the store reported its
+  /// connection interrupted, and no renewal has succeeded since (see `RiskInfo`).
+  bool at_risk() const noexcept;
+  /// A token that is stopped while the grant is at risk (or once it is lost). Each risk
+  /// episode has its own token: after a recovery, call again for a fresh one.
+  std::stop_token at_risk_token() const noexcept;
+  /// Registers a callback fired, from a dlock thread, each time the grant becomes at risk. If
+  /// it is at risk now, `cb` runs at once on the calling thread too.
+  void on_at_risk(std::function<void(const RiskInfo&)> cb);
+  /// Registers a callback fired, from a dlock thread, each time the grant recovers.
+  void on_recovered(std::function<void(const RiskInfo&)> cb);
+
   /// Turns process-wide automatic renewal on (interval 0 = TTL/3) or off.
   void set_auto_renew(bool on, std::chrono::milliseconds interval = std::chrono::milliseconds{0});
 
-  /// Internal: wraps a state created by the core.
-  explicit Lease(std::shared_ptr<detail::LeaseState> state) noexcept;
-  /// Internal: the shared state.
-  const std::shared_ptr<detail::LeaseState>& state() const noexcept { return state_; }
+  /// How this grant holds its lock (exclusive, shared, or some permits).
+  LockMode mode() const noexcept;
 
  private:
+  friend struct detail::Access;
+  explicit Lease(std::shared_ptr<detail::LeaseState> state,
+                 std::shared_ptr<detail::Reentry> reentry = nullptr) noexcept;
+
   std::shared_ptr<detail::LeaseState> state_;
+  // For a reentrant lease: the share of its owner's grant; `released_share_` once given back.
+  std::shared_ptr<detail::Reentry> reentry_;
+  bool released_share_ = false;
 };
 
 }  // namespace dlock

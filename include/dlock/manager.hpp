@@ -11,12 +11,13 @@
 #include <string>
 #include <vector>
 
+#include "dlock/export.hpp"
 #include "dlock/service.hpp"
 
 namespace dlock {
 
 /// A registry of named lock services.
-class LockManager {
+class DLOCK_API LockManager {
  public:
   LockManager() = default;
   LockManager(const LockManager&) = delete;

@@ -3,6 +3,7 @@
 
 #include <string>
 
+#include "dlock/export.hpp"
 #include "dlock/store.hpp"
 
 namespace dlock {
@@ -15,6 +16,6 @@ struct MemoryConfig {
 };
 
 /// Opens an in-process store. Never blocks; throws nothing but `std::bad_alloc`.
-Store open(const MemoryConfig& config);
+DLOCK_API Store open(const MemoryConfig& config);
 
 }  // namespace dlock

@@ -14,12 +14,13 @@
 #include <stop_token>
 #include <string>
 
+#include "dlock/export.hpp"
 #include "dlock/store.hpp"
 
 namespace dlock {
 
 /// A named lock in a store, usable as a standard mutex.
-class Mutex {
+class DLOCK_API Mutex {
  public:
   /// A mutex for `key` in `store`. `opts.wait` is ignored (each call says how long it waits)
   /// and `opts.auto_renew` is forced on.

@@ -5,7 +5,8 @@
 //
 // The same settings as the URL `redis://[user[:pass]@]host[:port][/db][?k=v...]` (and
 // `rediss://` for TLS, `redis+sentinel://s1:p1,s2:p2/<master>[/db]` for Sentinel,
-// `redis+cluster://n1:p1,n2:p2` for Cluster, `rediss+cluster://` for Cluster over TLS); see
+// `rediss+sentinel://` for Sentinel over TLS, `redis+cluster://n1:p1,n2:p2` for Cluster,
+// `rediss+cluster://` for Cluster over TLS); see
 // docs/stores/redis.md for key names, guarantees and tuning.
 // Available when dlock was built with the Redis store (`DLOCK_WITH_REDIS`).
 #pragma once
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "dlock/context.hpp"
+#include "dlock/export.hpp"
 #include "dlock/store.hpp"
 
 namespace dlock {
@@ -40,20 +42,25 @@ struct RedisConfig {
   int db = 0;
   /// Bound on establishing a connection (TCP, TLS, AUTH, SELECT, PING). Default 2 s.
   std::chrono::milliseconds connect_timeout{2000};
-  /// Bound on each command's reply; a connection whose oldest request waits longer is reset.
-  /// Default 2 s.
-  std::chrono::milliseconds command_timeout{2000};
-  /// Use TLS (what `rediss://` and `rediss+cluster://` mean). Default false.
+  /// Bound on each request's reply; a connection whose oldest request waits longer is reset.
+  /// Default 2 s. (URL key `request_timeout`, alias `command_timeout`.)
+  std::chrono::milliseconds request_timeout{2000};
+  /// Use TLS (what `rediss://`, `rediss+sentinel://` and `rediss+cluster://` mean). Default
+  /// false.
   bool tls = false;
   /// PEM file of the CA certificates that verify the server; empty: the system's defaults.
-  std::string tls_ca_file{};
-  /// PEM client certificate (chain) for mutual TLS; empty: none.
-  std::string tls_cert_file{};
-  /// PEM private key of `tls_cert_file`; empty: none.
-  std::string tls_key_file{};
+  /// (URL key `ca_file`, alias `ca`.)
+  std::string ca_file{};
+  /// PEM client certificate (chain) for mutual TLS; empty: none. (URL key `cert_file`, alias
+  /// `cert`.)
+  std::string cert_file{};
+  /// PEM private key of `cert_file`; empty: none. (URL key `key_file`, alias `key`.)
+  std::string key_file{};
   /// Server name sent as SNI and checked in the certificate; empty: `host` (in a cluster: each
-  /// node's own address from the slot map, so node certificates need IP SANs when the nodes
-  /// announce IPs). Set in a cluster, every node's certificate must carry this name.
+  /// node's own address from the slot map; with Sentinel: each sentinel's address and the
+  /// master's address as the sentinels announce it; so certificates need IP SANs when the
+  /// addresses are IPs). Set in a cluster or with Sentinel, every node's (and sentinel's)
+  /// certificate must carry this name.
   std::string tls_sni{};
   /// Verify the server's certificate and name. Default true; false only for testing.
   bool tls_verify = true;
@@ -63,11 +70,13 @@ struct RedisConfig {
   /// fail with `errc::unavailable`. Default 0 (no check).
   int min_replicas = 0;
   /// Bound on that `WAIT`. Default 1 s. The `WAIT` holds up the store object's connection
-  /// meanwhile, so with `min_replicas` every reply may take `command_timeout` plus this.
+  /// meanwhile, so with `min_replicas` every reply may take `request_timeout` plus this.
   std::chrono::milliseconds replica_timeout{1000};
-  /// Sentinel (what `redis+sentinel://` means): the sentinels asked for the address of the
-  /// master named `sentinel_master` before every (re)connect; `host`/`port` are then
-  /// ignored. Empty (default): connect to `host:port`. Not combinable with `tls`.
+  /// Sentinel (what `redis+sentinel://` means; with `tls`, `rediss+sentinel://`): the
+  /// sentinels asked for the address of the master named `sentinel_master` before every
+  /// (re)connect; `host`/`port` are then ignored. Empty (default): connect to `host:port`.
+  /// With `tls`, the sentinels and the master are reached over TLS with the same CA, client
+  /// certificate and verification settings.
   std::vector<RedisEndpoint> sentinels{};
   /// The master group's name as configured in the sentinels (`sentinel monitor <name> ...`).
   std::string sentinel_master{};
@@ -88,7 +97,7 @@ struct RedisConfig {
 /// settings, unreadable TLS files), `unavailable` (no server, TLS failure, timeout),
 /// `auth_failed` (wrong credentials or missing permission). Defined only in builds with the
 /// Redis store.
-Store open(const RedisConfig& config,
-           const Context& ctx = Context::with_timeout(std::chrono::seconds(10)));
+DLOCK_API Store open(const RedisConfig& config,
+                     const Context& ctx = Context::with_timeout(std::chrono::seconds(10)));
 
 }  // namespace dlock

@@ -1,4 +1,4 @@
-// dlock/service.hpp: LockService, the seed's service wrapper: one store plus default options.
+// dlock/service.hpp: LockService: one store plus default options.
 //
 // `with_lock` runs a function under a lock that is kept renewed while it runs and released
 // when it returns or throws; the function may take the lease's loss `std::stop_token` (or the
@@ -12,6 +12,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "dlock/export.hpp"
 #include "dlock/store.hpp"
 
 namespace dlock {
@@ -24,8 +25,8 @@ enum class AutoRenewEnd {
   deadline,  ///< The context's deadline passed or it was cancelled (the lock is still held).
 };
 
-/// A store plus default lock options (the seed's `LockService`).
-class LockService {
+/// A store plus default lock options.
+class DLOCK_API LockService {
  public:
   /// Wraps `store`; `defaults` apply to every call of this service.
   explicit LockService(Store store, LockOptions defaults = {});
@@ -67,7 +68,7 @@ class LockService {
   AutoRenewEnd auto_renew(const Context& ctx, std::string_view key,
                           std::chrono::milliseconds interval, std::stop_token stop);
 
-  /// The seed's key-based calls with this service's defaults (see `Store`).
+  /// The key-based calls with this service's defaults (see `Store`).
   bool try_lock(const Context& ctx, std::string_view key);
   /// Blocks per the defaults and `ctx`.
   void lock(const Context& ctx, std::string_view key);
@@ -83,7 +84,7 @@ class LockService {
 
  private:
   // A hold of one key for the duration of a with_lock call.
-  class Scope {
+  class DLOCK_API Scope {
    public:
     Scope(LockService& svc, const Context& ctx, std::string_view key, bool wait);
     ~Scope();

@@ -1,17 +1,18 @@
-// dlock/store.hpp: a connection to one lock store, and the seed's key-based lock interface.
+// dlock/store.hpp: a connection to one lock store, and its key-based lock interface.
 //
 // `dlock::open(url)` returns a `Store`. A `Store` is a cheap, copyable handle: copies share
 // one connection, one set of metrics and one table of key-based holds. It is thread-safe.
 //
 // Two ways to lock:
 //  - handles: `acquire()` / `try_acquire()` return a `Lease` you hold (RAII);
-//  - keys (the seed's interface): `try_lock`, `lock`, `unlock`, `renew`, `is_locked`. The
+//  - keys: `try_lock`, `lock`, `unlock`, `renew`, `is_locked`. The
 //    store object keeps the `Lease` of each key it locked. Locking a key that this same object
 //    already holds waits for it like any other holder (the store excludes it), it never
 //    overwrites the first holder's token: `try_lock` returns false, `lock` waits until
 //    `unlock(key)` (from any thread) or its deadline.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -20,22 +21,27 @@
 
 #include "dlock/context.hpp"
 #include "dlock/error.hpp"
+#include "dlock/export.hpp"
 #include "dlock/lease.hpp"
 #include "dlock/lock_info.hpp"
 #include "dlock/metrics.hpp"
+#include "dlock/multi_lease.hpp"
 #include "dlock/options.hpp"
+#include "dlock/watch.hpp"
 
 namespace dlock {
 
 namespace detail {
 class StoreCore;
-}
+struct Access;
+}  // namespace detail
 
 /// What a store can do; stores differ.
 struct Capabilities {
   /// Waiters are woken by the store's change notifications (otherwise they back off).
   bool notifies = false;
-  /// Waiters are served in arrival order.
+  /// Waiters are served in arrival order, across modes: once an acquisition waits, later ones
+  /// queue behind it (so new readers never starve a waiting writer).
   bool fifo = false;
   /// A crashed holder's lock is freed at once (not only after its TTL).
   bool frees_on_crash = false;
@@ -47,10 +53,33 @@ struct Capabilities {
   std::chrono::milliseconds min_ttl{1};
   /// The grant survives a restart of the store.
   bool durable = false;
+  /// Offers `LockMode::shared` (read-write locks).
+  bool shared_mode = false;
+  /// Offers `LockMode::permits` (counting semaphores).
+  bool permits_mode = false;
+  /// An exclusive grant can become shared without a gap (`Lease::downgrade`).
+  bool downgrades = false;
+  /// In the asynchronous API (dlock/async.hpp), a waiting acquisition is woken by the store's
+  /// notification and holds no thread; otherwise its backoff timer wakes it.
+  bool async_waits = false;
+  /// `Store::watch` (and `Election::observe`) learn of changes from the store's notifications;
+  /// otherwise they read the lock periodically.
+  bool watches = false;
+  /// A holder can change the value it published (`Leadership::proclaim`).
+  bool proclaims = false;
+  /// Renewals that fall due together are sent as one batch (pipelined), so the renewal
+  /// scheduler gathers them instead of sending one per worker thread.
+  bool extends_in_batches = false;
+
+  /// Whether the store offers grants of `kind`.
+  constexpr bool supports(LockMode::Kind kind) const noexcept {
+    return kind == LockMode::Kind::exclusive || (kind == LockMode::Kind::shared && shared_mode) ||
+           (kind == LockMode::Kind::permits && permits_mode);
+  }
 };
 
 /// A handle to one open lock store. Obtain with `dlock::open`.
-class Store {
+class DLOCK_API Store {
  public:
   /// An unopened handle; every call throws `errc::closed`.
   Store() = default;
@@ -73,18 +102,39 @@ class Store {
   std::optional<Lease> try_acquire(const Context& ctx, std::string_view key,
                                    const LockOptions& opts = {});
 
-  /// Reads the lock's state (one round trip).
+  /// Acquires every key of `keys` or none: in one global order (sorted, duplicates dropped),
+  /// each waiting as `opts.wait` allows, all within one deadline; when one cannot be had, the
+  /// ones taken are released and the error is thrown (as `acquire`). The group has one loss
+  /// signal. Costs one acquisition per key.
+  MultiLease acquire_all(const Context& ctx, std::vector<std::string> keys,
+                         const LockOptions& opts = {});
+
+  /// Reads the lock's state: its holders (mode, fencing token, TTL, metadata) and, where the
+  /// store records them, its waiters (one round trip; a few on stores that keep the TTL apart).
   LockInfo inspect(const Context& ctx, std::string_view key);
   /// Whether anyone holds `key` (one round trip).
   bool is_locked(const Context& ctx, std::string_view key);
+  /// Calls `cb` with the lock's current state (`LockEvent::Kind::snapshot`), then with each
+  /// change in order, until `cb` returns false or `ctx` ends (deadline or stop: then it returns
+  /// normally). Blocks the calling thread. Changes come from the store's notifications where it
+  /// has them (`Capabilities::watches`), else from reading the lock every `poll`. When the store
+  /// is unreachable it retries until `ctx` ends and, once back, reports a `snapshot` so nothing
+  /// of the current state is missed (intermediate changes during an outage may be). Each event
+  /// is the difference between two reads of the lock, so changes closer together than one read
+  /// (an acquisition and release within a round trip) arrive as their net result. Throws
+  /// `Error` for bad arguments or a closed store.
+  void watch(const Context& ctx, std::string_view key,
+             const std::function<bool(const LockEvent&)>& cb,
+             std::chrono::milliseconds poll = std::chrono::milliseconds(250));
+
   /// The locks currently held whose key starts with `prefix` (may cost several round trips;
   /// not atomic).
   std::vector<LockInfo> list(const Context& ctx, std::string_view prefix = {});
-  /// Operator's override: deletes the lock whoever holds it; the holder's loss signal fires
-  /// at its next renewal. Returns whether a grant was deleted.
+  /// Operator's override: deletes the lock whoever holds it (every holder of a shared lock);
+  /// the holder's loss signal fires at its next renewal. Returns whether a grant was deleted.
   bool force_release(const Context& ctx, std::string_view key);
 
-  // ---- The seed's key-based interface (a thin layer over leases held by this object) ----
+  // ---- The key-based interface (a thin layer over leases held by this object) ----
 
   /// One attempt to lock `key` for this object; false if it is held (also by this object).
   bool try_lock(const Context& ctx, std::string_view key, const LockOptions& opts = {});
@@ -112,12 +162,9 @@ class Store {
   /// The store's counters.
   Metrics metrics() const;
 
-  /// Internal: wraps a core.
-  explicit Store(std::shared_ptr<detail::StoreCore> core) : core_(std::move(core)) {}
-  /// Internal: the shared core.
-  const std::shared_ptr<detail::StoreCore>& core() const { return core_; }
-
  private:
+  friend struct detail::Access;
+  explicit Store(std::shared_ptr<detail::StoreCore> core) : core_(std::move(core)) {}
   detail::StoreCore& live(std::string_view key, std::string_view step) const;
   std::shared_ptr<detail::StoreCore> core_;
 };
@@ -127,10 +174,10 @@ class Store {
 /// were built in (`file://`, `redis://`, `rediss://`, `etcd://`, `etcd+txn://`, ...). Throws
 /// `Error`: `invalid_argument` for a malformed URL or unknown scheme, `unavailable` /
 /// `auth_failed` when the store cannot be reached or refuses us (bounded by `ctx`).
-Store open(std::string_view url,
-           const Context& ctx = Context::with_timeout(std::chrono::seconds(10)));
+DLOCK_API Store open(std::string_view url,
+                     const Context& ctx = Context::with_timeout(std::chrono::seconds(10)));
 
 /// The schemes `open` accepts in this build.
-std::vector<std::string> supported_schemes();
+DLOCK_API std::vector<std::string> supported_schemes();
 
 }  // namespace dlock

@@ -34,6 +34,8 @@ class Category final : public std::error_category {
         return "already exists";
       case errc::unsupported:
         return "unsupported";
+      case errc::would_deadlock:
+        return "would deadlock";
     }
     return "unknown dlock error";
   }

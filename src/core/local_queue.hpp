@@ -5,6 +5,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <string>
@@ -19,6 +20,7 @@ class LocalQueue {
   struct Waiter {
     std::condition_variable_any cv;
     bool head = false;
+    std::function<void()> on_head;  // Asynchronous waiters: told instead of woken.
   };
   using Line = std::list<Waiter>;
 
@@ -48,10 +50,18 @@ class LocalQueue {
   /// the caller reports the timeout or cancellation itself).
   Turn enter(const std::string& key, const Context& ctx);
 
+  /// Joins `key`'s line without blocking. `on_head` runs once the caller heads the line: at
+  /// once on this thread when the line was empty, else on the thread whose turn ends (so it
+  /// must only queue work). The Turn leaves the line when destroyed, head or not.
+  Turn join(const std::string& key, std::function<void()> on_head);
+
+  /// How many callers are in `key`'s line, its head included.
+  std::size_t size(const std::string& key) const;
+
  private:
   void leave(const std::string& key, Line::iterator it);
 
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::unordered_map<std::string, Line> lines_;
 };
 

@@ -20,6 +20,9 @@ const SchemeTable& scheme_table() {
 #if DLOCK_WITH_ETCD
     add_etcd_schemes(t);
 #endif
+#if DLOCK_WITH_POSTGRES
+    add_postgres_schemes(t);
+#endif
     return t;
   }();
   return table;
@@ -45,7 +48,7 @@ Store open(std::string_view url, const Context& ctx) {
   auto backend = it->second(std::string(url), ctx);
   // Re-parse only to redact: the factory validated the URL.
   auto redacted = detail::parse_url(url, 0).redacted();
-  return Store(detail::make_store_core(std::move(backend), std::move(redacted)));
+  return detail::make_store(std::move(backend), std::move(redacted));
 }
 
 std::vector<std::string> supported_schemes() {

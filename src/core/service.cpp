@@ -1,5 +1,6 @@
 #include "dlock/service.hpp"
 
+#include "core/access.hpp"
 #include "core/lease_state.hpp"
 #include "core/store_core.hpp"
 
@@ -19,13 +20,13 @@ LockService::Scope::Scope(LockService& svc, const Context& ctx, std::string_view
   } else {
     return;
   }
-  svc.store_.core()->lend(lease_.state());
+  detail::Access::core(svc.store_)->hold_borrowed(detail::Access::state(lease_));
 }
 
 LockService::Scope::~Scope() {
   if (!lease_) return;
-  svc_.store_.core()->forget(key_, lease_.state().get());
-  lease_.release(Context::with_timeout(std::chrono::seconds(5)));
+  detail::Access::core(svc_.store_)->drop_hold(key_, detail::Access::state(lease_).get());
+  lease_.release(Context::with_timeout(detail::kCleanupTimeout));
 }
 
 bool LockService::is_locked(const Context& ctx, std::string_view key) {
@@ -42,7 +43,8 @@ LockInfo LockService::lock_info(const Context& ctx, std::string_view key) {
 
 AutoRenewEnd LockService::auto_renew(const Context& ctx, std::string_view key,
                                      std::chrono::milliseconds interval, std::stop_token stop) {
-  auto state = store_.core() ? store_.core()->find(key) : nullptr;
+  const auto& core = detail::Access::core(store_);
+  auto state = core ? core->find(key) : nullptr;
   if (!state) {
     throw Error(errc::not_held, std::string(store_.scheme()), std::string(key), "auto_renew",
                 "this service does not hold the key");

@@ -1,7 +1,6 @@
 #include "dlock/store.hpp"
 
 #include "core/store_core.hpp"
-#include "core/validate.hpp"
 
 namespace dlock {
 
@@ -30,6 +29,11 @@ std::optional<Lease> Store::try_acquire(const Context& ctx, std::string_view key
   return live(key, "try_acquire").acquire(ctx, key, opts, true);
 }
 
+MultiLease Store::acquire_all(const Context& ctx, std::vector<std::string> keys,
+                              const LockOptions& opts) {
+  return live("", "acquire_all").acquire_all(ctx, std::move(keys), opts);
+}
+
 LockInfo Store::inspect(const Context& ctx, std::string_view key) {
   return live(key, "inspect").inspect(ctx, key);
 }
@@ -43,9 +47,7 @@ std::vector<LockInfo> Store::list(const Context& ctx, std::string_view prefix) {
 }
 
 bool Store::force_release(const Context& ctx, std::string_view key) {
-  auto& c = live(key, "force_release");
-  detail::validate_key(key, c.capabilities(), c.scheme(), "force_release");
-  return c.backend().force_release(ctx, std::string(key));
+  return live(key, "force_release").force_release(ctx, key);
 }
 
 bool Store::try_lock(const Context& ctx, std::string_view key, const LockOptions& opts) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/access.hpp"
+#include "core/acquire_fsm.hpp"
 #include "core/backoff.hpp"
 #include "core/fork_guard.hpp"
 #include "core/metadata.hpp"
@@ -24,50 +26,39 @@ bool AcquireSession::wait(const Context& ctx, clock::time_point until) {
   return false;
 }
 
-std::vector<Backend::ExtensionResult> Backend::extend_many(const Context& ctx,
-                                                           const std::vector<Extension>& items) {
-  std::vector<ExtensionResult> out(items.size());
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    try {
-      out[i].status =
-          extend(ctx, std::string(items[i].key), std::string(items[i].token), items[i].ttl) ? 1 : 0;
-    } catch (const std::system_error& e) {
-      out[i].error = e.code();
-    } catch (...) {
-      out[i].error = make_error_code(errc::protocol_error);
-    }
-  }
+std::vector<GrantResult> Backend::extend_many(const Context& ctx,
+                                              std::span<const Extension> items) noexcept {
+  std::vector<GrantResult> out;
+  out.reserve(items.size());
+  for (const auto& e : items) out.push_back(extend(ctx, *e.grant, e.ttl));
   return out;
 }
 
-std::shared_ptr<StoreCore> make_store_core(std::shared_ptr<Backend> backend,
-                                           std::string redacted_url) {
-  auto core = std::make_shared<StoreCore>(std::move(backend), std::move(redacted_url));
-  std::weak_ptr<CoreShared> weak = core->shared();
-  core->backend().set_loss_sink([weak](const std::string&, const std::string& token) {
-    auto shared = weak.lock();
-    if (!shared) return;
-    std::shared_ptr<LeaseState> s;
-    {
-      std::lock_guard lk(shared->live_mu);
-      auto it = shared->live.find(token);
-      if (it != shared->live.end()) s = it->second->weak_from_this().lock();
-    }
-    // Callbacks run on a scheduler worker, never on the store's I/O thread.
-    if (s) {
-      RenewalScheduler::instance().post(
-          [s] { s->mark_lost(LossReason::store_reported, make_error_code(errc::lock_lost)); });
-    }
-  });
-  return core;
+GrantResult Backend::downgrade(const Context&, GrantState&) noexcept {
+  return GrantResult::failed(make_error_code(errc::unsupported));
 }
 
-StoreCore::StoreCore(std::shared_ptr<Backend> backend, std::string redacted_url)
-    : shared_(std::make_shared<CoreShared>()), url_(std::move(redacted_url)) {
-  caps_ = backend->capabilities();
-  shared_->scheme = std::string(backend->scheme());
-  shared_->backend = std::move(backend);
+GrantResult Backend::set_metadata(const Context&, GrantState&, const std::string&) noexcept {
+  return GrantResult::failed(make_error_code(errc::unsupported));
 }
+
+std::unique_ptr<Backend::ChangeWatch> Backend::watch_changes(const std::string&) { return nullptr; }
+
+Store make_store(std::shared_ptr<Backend> backend, std::string redacted_url) {
+  return make_store(std::move(backend), std::move(redacted_url), SteadyClock::instance(),
+                    RenewalScheduler::process_wide());
+}
+
+Store make_store(std::shared_ptr<Backend> backend, std::string redacted_url, const Clock& clock,
+                 RenewalScheduler& scheduler) {
+  return Access::store(
+      std::make_shared<StoreCore>(std::move(backend), std::move(redacted_url), clock, scheduler));
+}
+
+StoreCore::StoreCore(std::shared_ptr<Backend> backend, std::string redacted_url, const Clock& clock,
+                     RenewalScheduler& scheduler)
+    : shared_(std::make_shared<StoreShared>(std::move(backend), clock, scheduler)),
+      url_(std::move(redacted_url)) {}
 
 StoreCore::~StoreCore() {
   if (forked_away(shared_->pid)) {
@@ -83,130 +74,133 @@ StoreCore::~StoreCore() {
   // Lease destructors release, bounded by their own timeout.
 }
 
-bool StoreCore::closed() const {
-  std::lock_guard lk(mu_);
-  return closed_;
-}
-
-void StoreCore::check_open(std::string_view key, std::string_view step) const {
-  if (forked_away(shared_->pid)) {
-    throw Error(errc::unsupported, shared_->scheme, std::string(key), std::string(step),
-                "store used in a child process after fork(); open a new one");
-  }
-  if (closed()) throw Error(errc::closed, shared_->scheme, std::string(key), std::string(step));
-}
-
-std::optional<Lease> StoreCore::acquire(const Context& ctx, std::string_view key_view,
+std::optional<Lease> StoreCore::acquire(const Context& ctx, std::string_view key,
                                         const LockOptions& opts, bool single_attempt) {
-  const std::string& scheme = shared_->scheme;
-  check_open(key_view, "acquire");
-  validate_key(key_view, caps_, scheme, "acquire");
-  validate_options(opts, scheme, key_view);
-  const milliseconds ttl = validate_ttl(opts.ttl, caps_, scheme, key_view, "acquire");
-  const std::string key(key_view);
-
-  const bool no_wait = single_attempt || opts.wait.mode == WaitPolicy::Mode::no_wait;
-  AcquireRequest req{key, random_token(), ttl, make_metadata(opts.metadata), !no_wait};
-  auto deadline = ctx.deadline();
-  const auto start = clock::now();
-  if (opts.wait.mode == WaitPolicy::Mode::up_to && !single_attempt) {
-    auto policy_deadline = start + opts.wait.timeout;
-    deadline = std::min(deadline, policy_deadline);
+  if (!opts.reentrant) return acquire_grant(ctx, key, opts, single_attempt);
+  check_open(key, "acquire");
+  const std::string k(key);
+  const std::string owner = opts.owner.empty() ? thread_owner() : opts.owner;
+  if (auto share = reentries_->join(k, owner, opts.mode)) {
+    shared_->stats.acquisitions++;  // Held already: no round trip.
+    auto state = share->state;
+    return Access::lease(std::move(state), std::move(share));
   }
-  const Context call = Context::with_deadline(deadline, ctx.stop_token());
-  auto& stats = shared_->stats;
+  auto lease = acquire_grant(ctx, key, opts, single_attempt);
+  if (!lease) return lease;
+  auto state = Access::take(*lease);
+  auto share = std::make_shared<Reentry>(state, reentries_, k, owner);
+  reentries_->add(share);
+  return Access::lease(std::move(state), std::move(share));
+}
 
+std::optional<Lease> StoreCore::acquire_grant(const Context& ctx, std::string_view key,
+                                              const LockOptions& opts, bool single_attempt) {
+  AcquireFsm fsm(shared_, std::string(key), opts, ctx, single_attempt);
+  const Context& call = fsm.context();
+  using Kind = AcquireFsm::Step::Kind;
   // Waiters of this store object line up locally: only the head of a key's line talks to
   // the store, so one release costs one attempt from this process, not one per thread.
-  LocalQueue::Turn turn = no_wait ? LocalQueue::Turn() : line_.enter(key, call);
-  if (!no_wait && !turn) {
-    stats.acquire_failures++;
-    if (call.stop_requested()) throw Error(errc::cancelled, scheme, key, "acquire");
-    throw Error(errc::timeout, scheme, key, "acquire", "timed out behind local waiters");
+  LocalQueue::Turn turn = fsm.waits() ? line_.enter(fsm.request().key, call) : LocalQueue::Turn();
+  if (fsm.waits() && !turn) std::rethrow_exception(fsm.gave_up_in_line().error);
+  std::unique_ptr<AcquireSession> session;
+  AcquireFsm::Step step;
+  try {
+    session = shared_->backend->start_acquire(fsm.request());
+    step = fsm.start();
+  } catch (...) {
+    step = fsm.threw(std::current_exception());
   }
-  auto session = shared_->backend->start_acquire(req);
-  // On any failure after the first attempt went out, the store may have granted us the lock
-  // with the reply lost: undo it (conditional on our token, so it never hurts another holder).
-  auto give_up = [&](bool maybe_granted) noexcept {
-    session->abandon();
-    stats.acquire_failures++;
-    if (maybe_granted) {
-      try {
-        shared_->backend->release(Context::with_timeout(std::chrono::seconds(2)), key, req.token);
-      } catch (...) {
-      }
-    }
-  };
-
-  for (int attempt_no = 1;; ++attempt_no) {
-    if (call.stop_requested()) {
-      give_up(false);
-      throw Error(errc::cancelled, scheme, key, "acquire");
-    }
-    const auto sent = clock::now();
-    Attempt a;
-    try {
-      a = session->attempt(call);
-    } catch (...) {
-      stats.acquire_attempts++;
-      give_up(true);
-      throw;
-    }
-    if (a.sent_to_store) stats.acquire_attempts++;
-    if (a.acquired) {
-      const auto valid_from = a.valid_from.value_or(sent);
-      if (clock::now() >= valid_from + ttl - drift_margin(ttl)) {
-        // Granted, but the reply came so late that the validity is already over.
-        give_up(true);
-        throw Error(errc::timeout, scheme, key, "acquire", "grant arrived after its validity");
-      }
-      stats.acquisitions++;
-      stats.record_wait(static_cast<std::uint64_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - start).count()));
-      return Lease(
-          LeaseState::create(shared_, key, req.token, a.fencing_token, ttl, valid_from, opts));
-    }
-    if (no_wait) {
-      give_up(false);
-      return std::nullopt;
-    }
-    if (opts.retry.max_attempts > 0 && attempt_no >= opts.retry.max_attempts) {
-      give_up(false);
-      throw Error(errc::timeout, scheme, key, "acquire",
-                  "not acquired after " + std::to_string(attempt_no) + " attempts");
-    }
-    auto now = clock::now();
-    if (now >= deadline) {
-      give_up(false);
-      throw Error(
-          errc::timeout, scheme, key, "acquire",
-          "not acquired within " +
-              std::to_string(std::chrono::duration_cast<milliseconds>(now - start).count()) +
-              " ms (" + std::to_string(attempt_no) + " attempts)");
-    }
-    // Wait for a notification, bounded by the backoff and the holder's remaining TTL, so a
-    // missed notification (or a foreign client that publishes none) costs at most that.
-    auto delay = backoff_delay(opts.retry, attempt_no);
-    if (a.holder_ttl && a.holder_ttl->count() >= 0) {
-      delay = std::min<std::chrono::microseconds>(delay, *a.holder_ttl + milliseconds(1));
-    }
-    auto until = std::min(now + delay, deadline);
-    try {
-      if (session->wait(call, until)) stats.notifications++;
-    } catch (...) {
-      give_up(false);
-      throw;
+  for (;;) {
+    switch (step.kind) {
+      case Kind::attempt:
+        try {
+          step = fsm.attempted(session->attempt(call));
+        } catch (...) {
+          step = fsm.threw(std::current_exception());
+        }
+        break;
+      case Kind::wait:
+        try {
+          step = fsm.waited(session->wait(call, step.until));
+        } catch (...) {
+          step = fsm.wait_threw(std::current_exception());
+        }
+        break;
+      case Kind::won:
+        return fsm.take_lease();
+      case Kind::lost:
+        session->abandon();
+        return std::nullopt;
+      case Kind::failed:
+        // The session undoes what it started: its queue entry, and a grant whose answer was
+        // lost (conditional on our token, so it never hurts another holder).
+        if (auto late = fsm.take_late_grant()) {
+          shared_->backend->release(Context::with_timeout(kCleanupTimeout), *late);
+        }
+        if (session) session->abandon();
+        std::rethrow_exception(step.error);
     }
   }
 }
+
+MultiLease StoreCore::acquire_all(const Context& ctx, std::vector<std::string> keys,
+                                  const LockOptions& opts) {
+  check_open("", "acquire_all");
+  if (keys.empty()) {
+    throw Error(errc::invalid_argument, shared_->scheme, "", "acquire_all", "no keys given");
+  }
+  // One global order for every caller: no two of them can wait for each other in a cycle.
+  std::sort(keys.begin(), keys.end());
+  keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
+  for (const auto& k : keys) validate_key(k, shared_->caps, shared_->scheme, "acquire_all");
+  // The whole group shares one deadline (the wait policy's, from now).
+  Context call = ctx;
+  if (opts.wait.mode == WaitPolicy::Mode::up_to) {
+    call = Context::with_deadline(
+        std::min(ctx.deadline(), shared_->clock.now() + opts.wait.timeout), ctx.stop_token());
+  }
+  LockOptions each = opts;
+  if (each.wait.mode == WaitPolicy::Mode::up_to) each.wait = WaitPolicy::forever();
+  std::vector<Lease> held;
+  held.reserve(keys.size());
+  for (const auto& k : keys) {
+    auto lease = acquire(call, k, each, false);  // Throws: `held` releases what it has.
+    if (!lease) {
+      throw Error(errc::timeout, shared_->scheme, k, "acquire_all",
+                  "held by another owner (no-wait policy)");
+    }
+    held.push_back(std::move(*lease));
+  }
+  return MultiLease(std::move(held));
+}
+
+namespace {
+
+LockInfo to_lock_info(Backend::Inspection&& r, std::string_view key) {
+  LockInfo info;
+  info.key = r.key.empty() ? std::string(key) : std::move(r.key);
+  info.waiters = r.waiters;
+  for (auto& h : r.holders) {
+    HolderInfo out{h.mode, h.fencing_token, h.ttl_remaining, {}};
+    if (!h.metadata.empty()) out.owner = parse_metadata(h.metadata);
+    info.holders.push_back(std::move(out));
+  }
+  if (!info.holders.empty()) {
+    const HolderInfo& first = info.holders.front();
+    info.held = true;
+    info.fencing_token = first.fencing_token;
+    info.ttl_remaining = first.ttl_remaining;
+    info.owner = first.owner;
+  }
+  return info;
+}
+
+}  // namespace
 
 LockInfo StoreCore::inspect(const Context& ctx, std::string_view key) {
   check_open(key, "inspect");
-  validate_key(key, caps_, shared_->scheme, "inspect");
-  auto r = shared_->backend->inspect(ctx, std::string(key));
-  if (!r.metadata.empty()) r.info.owner = parse_metadata(r.metadata);
-  r.info.key = std::string(key);
-  return r.info;
+  validate_key(key, shared_->caps, shared_->scheme, "inspect");
+  return to_lock_info(shared_->backend->inspect(ctx, std::string(key)), key);
 }
 
 std::vector<LockInfo> StoreCore::list(const Context& ctx, std::string_view prefix) {
@@ -215,23 +209,28 @@ std::vector<LockInfo> StoreCore::list(const Context& ctx, std::string_view prefi
   std::vector<LockInfo> out;
   out.reserve(rows.size());
   for (auto& r : rows) {
-    if (!r.metadata.empty()) r.info.owner = parse_metadata(r.metadata);
-    out.push_back(std::move(r.info));
+    if (!r.holders.empty()) out.push_back(to_lock_info(std::move(r), {}));
   }
   std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.key < b.key; });
   return out;
 }
 
+bool StoreCore::force_release(const Context& ctx, std::string_view key) {
+  check_open(key, "force_release");
+  validate_key(key, shared_->caps, shared_->scheme, "force_release");
+  return shared_->backend->force_release(ctx, std::string(key));
+}
+
 void StoreCore::hold(Lease lease) {
   Hold stale;
-  auto state = lease.state();
+  auto state = Access::state(lease);
   std::lock_guard lk(mu_);
   auto& slot = held_[lease.key()];
   stale = std::move(slot);  // Expired earlier; the store gave the key anew. Released below.
   slot = Hold{std::move(lease), std::move(state)};
 }
 
-void StoreCore::lend(std::shared_ptr<LeaseState> state) {
+void StoreCore::hold_borrowed(std::shared_ptr<LeaseState> state) {
   Hold stale;
   std::lock_guard lk(mu_);
   auto& slot = held_[state->key()];
@@ -248,7 +247,7 @@ StoreCore::Hold StoreCore::take(std::string_view key) {
   return h;
 }
 
-void StoreCore::forget(std::string_view key, const LeaseState* state) {
+void StoreCore::drop_hold(std::string_view key, const LeaseState* state) {
   Hold gone;
   std::lock_guard lk(mu_);
   auto it = held_.find(key);
@@ -265,23 +264,23 @@ std::shared_ptr<LeaseState> StoreCore::find(std::string_view key) const {
 
 void StoreCore::close() {
   if (forked_away(shared_->pid)) return;  // The parent's grants and connections stay its own.
+  if (shared_->closed.exchange(true)) return;
   std::map<std::string, Hold, std::less<>> held;
   {
     std::lock_guard lk(mu_);
-    if (closed_) return;
-    closed_ = true;
     held.swap(held_);
   }
-  auto ctx = Context::with_timeout(std::chrono::seconds(5));
+  auto ctx = Context::with_timeout(kCleanupTimeout);
   for (auto& [k, h] : held) h.state->release(ctx);
   std::vector<std::shared_ptr<LeaseState>> live;
   {
     std::lock_guard lk(shared_->live_mu);
-    for (auto& [t, p] : shared_->live) {
+    for (LeaseState* p : shared_->live) {
       if (auto s = p->weak_from_this().lock()) live.push_back(std::move(s));
     }
   }
   for (auto& s : live) s->release(ctx);
+  shared_->backend_closed = true;
   shared_->backend->close();
 }
 

@@ -164,7 +164,7 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
   if (text.empty()) return fail();
   double v = 0;
   auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || v < 0 || v > 1e12) return fail();
+  if (ec != std::errc() || !(v >= 0 && v <= 1e12)) return fail();  // Also rejects "nan".
   std::string_view unit(ptr, static_cast<std::size_t>(text.data() + text.size() - ptr));
   double ms;
   if (unit.empty() || unit == "ms") {

@@ -16,49 +16,47 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-std::string read_pem(const std::string& path, const std::string& scheme, const char* what) {
+Failure read_pem(const std::string& path, const char* what, std::string& out) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
-    throw Error(errc::invalid_argument, scheme, "", "open",
+    return fail(errc::invalid_argument,
                 std::string("cannot read the ") + what + " file '" + path + "'");
   }
   std::ostringstream s;
   s << in.rdbuf();
-  return s.str();
+  out = s.str();
+  return {};
 }
 
 // "host:port" -> host and port text ("[v6]:port" too).
-std::pair<std::string, std::string> split_endpoint(const std::string& ep,
-                                                   const std::string& scheme) {
-  std::string host, port;
+Failure split_endpoint(const std::string& ep, std::string& host, std::string& port) {
   if (!ep.empty() && ep.front() == '[') {
     auto close = ep.find(']');
     if (close == std::string::npos || close + 2 > ep.size() || ep[close + 1] != ':') {
-      throw Error(errc::invalid_argument, scheme, "", "open", "bad endpoint '" + ep + "'");
+      return fail(errc::invalid_argument, "bad endpoint '" + ep + "'");
     }
     host = ep.substr(1, close - 1);
     port = ep.substr(close + 2);
   } else {
     auto colon = ep.rfind(':');
     if (colon == std::string::npos || colon == 0) {
-      throw Error(errc::invalid_argument, scheme, "", "open",
-                  "endpoint '" + ep + "' must be host:port");
+      return fail(errc::invalid_argument, "endpoint '" + ep + "' must be host:port");
     }
     host = ep.substr(0, colon);
     port = ep.substr(colon + 1);
   }
-  if (host.empty() || port.empty()) {
-    throw Error(errc::invalid_argument, scheme, "", "open", "bad endpoint '" + ep + "'");
-  }
-  return {host, port};
+  if (host.empty() || port.empty())
+    return fail(errc::invalid_argument, "bad endpoint '" + ep + "'");
+  return {};
 }
 
 // One gRPC target for all endpoints, so pick_first fails over between them. Host names are
 // resolved here (gRPC's ipv4:/ipv6: targets take addresses only).
-std::string grpc_target(const std::vector<std::string>& endpoints, const std::string& scheme) {
+Failure grpc_target(const std::vector<std::string>& endpoints, std::string& target) {
   std::vector<std::string> v4, v6;
   for (auto& ep : endpoints) {
-    auto [host, port] = split_endpoint(ep, scheme);
+    std::string host, port;
+    if (auto f = split_endpoint(ep, host, port)) return f;
     in_addr a4;
     in6_addr a6;
     if (inet_pton(AF_INET, host.c_str(), &a4) == 1) {
@@ -73,7 +71,7 @@ std::string grpc_target(const std::vector<std::string>& endpoints, const std::st
     hints.ai_socktype = SOCK_STREAM;
     addrinfo* res = nullptr;
     if (getaddrinfo(host.c_str(), nullptr, &hints, &res) != 0 || res == nullptr) {
-      throw Error(errc::unavailable, scheme, "", "open", "cannot resolve host '" + host + "'");
+      return fail(errc::unavailable, "cannot resolve host '" + host + "'");
     }
     char buf[INET6_ADDRSTRLEN];
     for (auto* p = res; p; p = p->ai_next) {
@@ -94,8 +92,8 @@ std::string grpc_target(const std::vector<std::string>& endpoints, const std::st
     return s;
   };
   // One address family per target: IPv4 when there is any.
-  if (!v4.empty()) return "ipv4:" + join(v4);
-  return "ipv6:" + join(v6);
+  target = !v4.empty() ? "ipv4:" + join(v4) : "ipv6:" + join(v6);
+  return {};
 }
 
 void sleep_for(const Context& ctx, clock::duration d) {
@@ -125,22 +123,24 @@ std::int64_t lease_seconds(milliseconds ttl) {
   return s < 1 ? 1 : s;
 }
 
-Client::Client(const EtcdConfig& config, std::string scheme, const Context& ctx)
-    : scheme_(std::move(scheme)),
-      request_timeout_(config.request_timeout),
-      user_(config.user),
-      password_(config.password) {
-  if (config.endpoints.empty()) {
-    throw Error(errc::invalid_argument, scheme_, "", "open", "no endpoint");
-  }
-  if (config.dial_timeout.count() <= 0 || config.request_timeout.count() <= 0) {
-    throw Error(errc::invalid_argument, scheme_, "", "open", "timeouts must be > 0");
+Client::Client(const EtcdConfig& config)
+    : request_timeout_(config.request_timeout), user_(config.user), password_(config.password) {}
+
+Reply<std::shared_ptr<Client>> Client::open(const EtcdConfig& config, const Context& ctx) {
+  std::shared_ptr<Client> c(new Client(config));
+  if (auto f = c->connect(config, ctx)) return {nullptr, std::move(f)};
+  return {std::move(c), {}};
+}
+
+Failure Client::connect(const EtcdConfig& config, const Context& ctx) {
+  if (config.endpoints.empty()) return fail(errc::invalid_argument, "no endpoint");
+  if (config.connect_timeout.count() <= 0 || config.request_timeout.count() <= 0) {
+    return fail(errc::invalid_argument, "timeouts must be > 0");
   }
   const bool tls = config.tls || !config.ca_file.empty() || !config.cert_file.empty() ||
                    !config.key_file.empty();
   if (config.cert_file.empty() != config.key_file.empty()) {
-    throw Error(errc::invalid_argument, scheme_, "", "open",
-                "a client certificate needs both cert and key");
+    return fail(errc::invalid_argument, "a client certificate needs both cert and key");
   }
   grpc::ChannelArguments args;
   // Reconnect quickly after a member restarts or fails over (gRPC's default backs off to 2 min).
@@ -156,34 +156,43 @@ Client::Client(const EtcdConfig& config, std::string scheme, const Context& ctx)
   std::shared_ptr<grpc::ChannelCredentials> creds;
   if (tls) {
     grpc::SslCredentialsOptions ssl;
-    if (!config.ca_file.empty()) ssl.pem_root_certs = read_pem(config.ca_file, scheme_, "CA");
+    if (!config.ca_file.empty()) {
+      if (auto f = read_pem(config.ca_file, "CA", ssl.pem_root_certs)) return f;
+    }
     if (!config.cert_file.empty()) {
-      ssl.pem_cert_chain = read_pem(config.cert_file, scheme_, "certificate");
-      ssl.pem_private_key = read_pem(config.key_file, scheme_, "key");
+      if (auto f = read_pem(config.cert_file, "certificate", ssl.pem_cert_chain)) return f;
+      if (auto f = read_pem(config.key_file, "key", ssl.pem_private_key)) return f;
     }
     creds = grpc::SslCredentials(ssl);
     // Check the servers' certificates against the first endpoint's host name.
-    args.SetSslTargetNameOverride(split_endpoint(config.endpoints.front(), scheme_).first);
+    std::string host, port;
+    if (auto f = split_endpoint(config.endpoints.front(), host, port)) return f;
+    args.SetSslTargetNameOverride(host);
   } else {
     creds = grpc::InsecureChannelCredentials();
   }
-  channel_ = grpc::CreateCustomChannel(grpc_target(config.endpoints, scheme_), creds, args);
+  std::string target;
+  if (auto f = grpc_target(config.endpoints, target)) return f;
+  channel_ = grpc::CreateCustomChannel(target, creds, args);
   kv_ = pb::KV::NewStub(channel_);
   lease_ = pb::Lease::NewStub(channel_);
   watch_ = pb::Watch::NewStub(channel_);
   auth_ = pb::Auth::NewStub(channel_);
 
-  auto dial = std::min<clock::duration>(ctx.remaining(), config.dial_timeout);
+  auto dial = std::min<clock::duration>(ctx.remaining(), config.connect_timeout);
   if (!channel_->WaitForConnected(std::chrono::system_clock::now() + dial)) {
-    if (ctx.stop_requested()) throw Error(errc::cancelled, scheme_, "", "connect");
-    if (ctx.expired()) throw Error(errc::timeout, scheme_, "", "connect");
-    throw Error(errc::unavailable, scheme_, "", "connect",
+    if (ctx.stop_requested()) return fail(errc::cancelled);
+    if (ctx.expired()) return fail(errc::timeout);
+    return fail(errc::unavailable,
                 "no etcd member answered within " +
                     std::to_string(std::chrono::duration_cast<milliseconds>(dial).count()) + " ms");
   }
-  if (!user_.empty()) authenticate(ctx);
+  if (!user_.empty()) {
+    if (auto f = authenticate(ctx)) return f;
+  }
   keepalive_ = std::make_unique<KeepAliveStream>(*this);
   watches_ = std::make_unique<WatchHub>(*this);
+  return {};
 }
 
 Client::~Client() { close(); }
@@ -203,17 +212,35 @@ void Client::prepare(grpc::ClientContext& cc, const Context&) {
   if (!token_.empty()) cc.AddMetadata("token", token_);
 }
 
-void Client::prepare_stream(grpc::ClientContext& cc) {
+Failure Client::prepare_stream(grpc::ClientContext& cc) {
   // etcd checks a stream's token at each watch it creates and simple tokens expire (5 min by
-  // default): every new stream starts with a fresh token.
-  if (!user_.empty()) authenticate(Context::with_timeout(request_timeout_));
+  // default): a new stream starts with a fresh token. One obtained within the last second
+  // (when the store opened, or by the other stream) counts as fresh: etcd's password check is
+  // costly (bcrypt), and a refused token makes the next stream authenticate anyway.
+  if (!user_.empty()) {
+    bool fresh;
+    {
+      std::lock_guard lk(token_mu_);
+      fresh =
+          !token_.empty() && !token_refused_ && clock::now() - token_at_ < std::chrono::seconds(1);
+    }
+    if (!fresh) {
+      if (auto f = authenticate(Context::with_timeout(request_timeout_))) return f;
+    }
+  }
   cc.set_wait_for_ready(false);
   cc.set_initial_metadata_corked(true);  // Creating the stream never blocks; the first write sends.
   std::lock_guard lk(token_mu_);
   if (!token_.empty()) cc.AddMetadata("token", token_);
+  return {};
 }
 
-void Client::authenticate(const Context& ctx) {
+void Client::token_refused() {
+  std::lock_guard lk(token_mu_);
+  token_refused_ = true;
+}
+
+Failure Client::authenticate(const Context& ctx) {
   grpc::ClientContext cc;
   cc.set_wait_for_ready(true);
   auto budget = std::min<clock::duration>(ctx.remaining(), request_timeout_);
@@ -225,36 +252,41 @@ void Client::authenticate(const Context& ctx) {
   pb::AuthenticateResponse resp;
   auto st = auth_->Authenticate(&cc, req, &resp);
   if (!st.ok()) {
-    // Do not echo etcd's text for a rejected password beyond its own words (no secrets in it).
-    throw status_error(st, ctx, scheme_, "", "authenticate");
+    // etcd's text for a rejected password holds no secret; say which step failed.
+    auto f = status_failure(st, ctx);
+    f.detail = "authenticate: " + f.detail;
+    return f;
   }
   std::lock_guard lk(token_mu_);
   token_ = resp.token();
+  token_at_ = clock::now();
+  token_refused_ = false;
+  return {};
 }
 
 template <class Resp, class Fn>
-Resp Client::call(const Context& ctx, std::string_view key, std::string_view step, Fn&& fn) {
+Reply<Resp> Client::call(const Context& ctx, Fn&& fn) {
   const auto deadline = clock::now() + std::min<clock::duration>(ctx.remaining(), request_timeout_);
   bool reauthenticated = false;
   auto backoff = milliseconds(20);
   for (;;) {
-    if (closed_) throw Error(errc::closed, scheme_, std::string(key), std::string(step));
-    if (ctx.stop_requested())
-      throw Error(errc::cancelled, scheme_, std::string(key), std::string(step));
+    if (closed_) return {{}, fail(errc::closed)};
+    if (ctx.stop_requested()) return {{}, fail(errc::cancelled)};
     if (clock::now() >= deadline) {
-      throw Error(ctx.expired() ? errc::timeout : errc::unavailable, scheme_, std::string(key),
-                  std::string(step), "no answer within the request timeout");
+      return {{},
+              fail(ctx.expired() ? errc::timeout : errc::unavailable,
+                   "no answer within the request timeout")};
     }
     grpc::ClientContext cc;
     prepare(cc, ctx);
     cc.set_deadline(std::chrono::system_clock::now() + (deadline - clock::now()));
     std::stop_callback on_stop(ctx.stop_token(), [&cc] { cc.TryCancel(); });
-    Resp resp;
-    grpc::Status st = fn(cc, resp);
-    if (st.ok()) return resp;
+    Reply<Resp> r;
+    grpc::Status st = fn(cc, r.value);
+    if (st.ok()) return r;
     if (is_invalid_token(st) && !user_.empty() && !reauthenticated) {
       reauthenticated = true;
-      authenticate(ctx);
+      if (auto f = authenticate(ctx)) return {{}, std::move(f)};
       continue;
     }
     if (is_transient(st) && clock::now() + backoff < deadline) {
@@ -262,63 +294,54 @@ Resp Client::call(const Context& ctx, std::string_view key, std::string_view ste
       backoff = std::min(backoff * 2, milliseconds(500));
       continue;
     }
-    throw status_error(st, ctx, scheme_, key, step);
+    return {{}, status_failure(st, ctx)};
   }
 }
 
-pb::RangeResponse Client::range(const Context& ctx, const pb::RangeRequest& req,
-                                std::string_view key, std::string_view step) {
-  return call<pb::RangeResponse>(ctx, key, step, [&](grpc::ClientContext& cc, auto& resp) {
-    return kv_->Range(&cc, req, &resp);
-  });
+Reply<pb::RangeResponse> Client::range(const Context& ctx, const pb::RangeRequest& req) {
+  return call<pb::RangeResponse>(
+      ctx, [&](grpc::ClientContext& cc, auto& resp) { return kv_->Range(&cc, req, &resp); });
 }
 
-pb::TxnResponse Client::txn(const Context& ctx, const pb::TxnRequest& req, std::string_view key,
-                            std::string_view step) {
-  return call<pb::TxnResponse>(ctx, key, step, [&](grpc::ClientContext& cc, auto& resp) {
-    return kv_->Txn(&cc, req, &resp);
-  });
+Reply<pb::TxnResponse> Client::txn(const Context& ctx, const pb::TxnRequest& req) {
+  return call<pb::TxnResponse>(
+      ctx, [&](grpc::ClientContext& cc, auto& resp) { return kv_->Txn(&cc, req, &resp); });
 }
 
-pb::DeleteRangeResponse Client::delete_range(const Context& ctx, const pb::DeleteRangeRequest& req,
-                                             std::string_view key, std::string_view step) {
-  return call<pb::DeleteRangeResponse>(ctx, key, step, [&](grpc::ClientContext& cc, auto& resp) {
-    return kv_->DeleteRange(&cc, req, &resp);
-  });
+Reply<pb::DeleteRangeResponse> Client::delete_range(const Context& ctx,
+                                                    const pb::DeleteRangeRequest& req) {
+  return call<pb::DeleteRangeResponse>(
+      ctx, [&](grpc::ClientContext& cc, auto& resp) { return kv_->DeleteRange(&cc, req, &resp); });
 }
 
-pb::LeaseGrantResponse Client::grant(const Context& ctx, std::int64_t ttl_seconds,
-                                     std::string_view key) {
+Reply<pb::LeaseGrantResponse> Client::grant(const Context& ctx, std::int64_t ttl_seconds) {
   pb::LeaseGrantRequest req;
   req.set_ttl(ttl_seconds);
-  auto resp = call<pb::LeaseGrantResponse>(
-      ctx, key, "grant lease",
-      [&](grpc::ClientContext& cc, auto& r) { return lease_->LeaseGrant(&cc, req, &r); });
-  if (!resp.error().empty() || resp.id() == 0) {
-    throw Error(errc::protocol_error, scheme_, std::string(key), "grant lease", resp.error());
+  auto r = call<pb::LeaseGrantResponse>(ctx, [&](grpc::ClientContext& cc, auto& resp) {
+    return lease_->LeaseGrant(&cc, req, &resp);
+  });
+  if (r.ok() && (!r.value.error().empty() || r.value.id() == 0)) {
+    r.failure = fail(errc::protocol_error, "no lease granted: " + r.value.error());
   }
-  return resp;
+  return r;
 }
 
-pb::LeaseTimeToLiveResponse Client::time_to_live(const Context& ctx, std::int64_t lease,
-                                                 std::string_view key) {
+Reply<pb::LeaseTimeToLiveResponse> Client::time_to_live(const Context& ctx, std::int64_t lease) {
   pb::LeaseTimeToLiveRequest req;
   req.set_id(lease);
-  return call<pb::LeaseTimeToLiveResponse>(
-      ctx, key, "lease time to live",
-      [&](grpc::ClientContext& cc, auto& r) { return lease_->LeaseTimeToLive(&cc, req, &r); });
+  return call<pb::LeaseTimeToLiveResponse>(ctx, [&](grpc::ClientContext& cc, auto& resp) {
+    return lease_->LeaseTimeToLive(&cc, req, &resp);
+  });
 }
 
-void Client::revoke(const Context& ctx, std::int64_t lease, std::string_view key) {
+Failure Client::revoke(const Context& ctx, std::int64_t lease) {
   pb::LeaseRevokeRequest req;
   req.set_id(lease);
-  try {
-    call<pb::LeaseRevokeResponse>(ctx, key, "revoke lease", [&](grpc::ClientContext& cc, auto& r) {
-      return lease_->LeaseRevoke(&cc, req, &r);
-    });
-  } catch (const Error& e) {
-    if (e.code() != errc::not_held) throw;  // Already gone: that is what we wanted.
-  }
+  auto r = call<pb::LeaseRevokeResponse>(ctx, [&](grpc::ClientContext& cc, auto& resp) {
+    return lease_->LeaseRevoke(&cc, req, &resp);
+  });
+  if (r.code() == errc::not_held) return {};  // Already gone: that is what we wanted.
+  return std::move(r.failure);
 }
 
 void Client::revoke_later(std::int64_t lease) {

@@ -25,14 +25,18 @@ std::shared_ptr<EtcdBackend> make_backend(const EtcdConfig& c, const Context& ct
   if (c.prefix.empty()) {
     throw Error(errc::invalid_argument, scheme, "", "open", "the key prefix must not be empty");
   }
-  auto client = std::make_shared<Client>(c, scheme, ctx);
-  return c.mode == EtcdConfig::Mode::txn ? make_txn_backend(std::move(client), c.prefix)
-                                         : make_fifo_backend(std::move(client), c.prefix);
+  auto opened = Client::open(c, ctx);
+  if (!opened.ok()) throw to_error(opened.failure, scheme, "", "open");
+  auto client = std::move(opened.value);
+  return c.mode == EtcdConfig::Mode::txn
+             ? make_txn_backend(std::move(client), std::move(scheme), c.prefix)
+             : make_fifo_backend(std::move(client), std::move(scheme), c.prefix);
 }
 
 EtcdConfig config_from_url(const std::string& text) {
   auto u = parse_url(text, 2379);
-  check_query_keys(u, {"prefix", "dial_timeout", "request_timeout", "tls", "ca", "cert", "key"});
+  check_query_keys(u, {"prefix", "connect_timeout", "dial_timeout", "request_timeout", "tls", "ca",
+                       "cert", "key"});
   if (u.endpoints.empty()) {
     throw Error(errc::invalid_argument, u.scheme, "", "parse url", "no host");
   }
@@ -48,7 +52,13 @@ EtcdConfig config_from_url(const std::string& text) {
     c.endpoints.push_back((v6 ? "[" + e.host + "]" : e.host) + ":" + std::to_string(e.port));
   }
   c.prefix = query_string(u, "prefix", c.prefix);
-  c.dial_timeout = query_duration(u, "dial_timeout", c.dial_timeout);
+  // `dial_timeout` (etcd's own name) is accepted as an alias of `connect_timeout`.
+  if (u.query.count("connect_timeout") && u.query.count("dial_timeout")) {
+    throw Error(errc::invalid_argument, u.scheme, "", "parse url",
+                "give connect_timeout or its alias dial_timeout, not both");
+  }
+  c.connect_timeout = query_duration(
+      u, u.query.count("dial_timeout") ? "dial_timeout" : "connect_timeout", c.connect_timeout);
   c.request_timeout = query_duration(u, "request_timeout", c.request_timeout);
   c.tls = query_bool(u, "tls", u.scheme == "etcds" || u.scheme == "etcd+txn+tls");
   c.ca_file = query_string(u, "ca", "");
@@ -56,7 +66,7 @@ EtcdConfig config_from_url(const std::string& text) {
   c.key_file = query_string(u, "key", "");
   c.user = u.user;
   c.password = u.password;
-  if (c.dial_timeout.count() <= 0 || c.request_timeout.count() <= 0) {
+  if (c.connect_timeout.count() <= 0 || c.request_timeout.count() <= 0) {
     throw Error(errc::invalid_argument, u.scheme, "", "parse url", "timeouts must be > 0");
   }
   return c;
@@ -87,7 +97,7 @@ void add_etcd_schemes(SchemeTable& table) {
 
 Store open(const EtcdConfig& config, const Context& ctx) {
   auto backend = detail::etcd::make_backend(config, ctx);
-  return Store(detail::make_store_core(std::move(backend), detail::etcd::display_url(config)));
+  return detail::make_store(std::move(backend), detail::etcd::display_url(config));
 }
 
 }  // namespace dlock

@@ -38,12 +38,16 @@ errc map_status(const grpc::Status& status, const Context& ctx) {
   }
 }
 
-Error status_error(const grpc::Status& status, const Context& ctx, std::string_view scheme,
-                   std::string_view key, std::string_view step) {
+Failure status_failure(const grpc::Status& status, const Context& ctx) {
   std::string detail = "grpc code " + std::to_string(static_cast<int>(status.error_code()));
   if (!status.error_message().empty()) detail += ": " + status.error_message();
-  return Error(map_status(status, ctx), std::string(scheme), std::string(key), std::string(step),
-               std::move(detail));
+  return Failure{make_error_code(map_status(status, ctx)), std::move(detail)};
+}
+
+Error to_error(const Failure& failure, std::string_view scheme, std::string_view key,
+               std::string_view step) {
+  return Error(failure.code ? failure.code : make_error_code(errc::protocol_error),
+               std::string(scheme), std::string(key), std::string(step), failure.detail);
 }
 
 bool is_invalid_token(const grpc::Status& status) {

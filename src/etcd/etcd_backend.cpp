@@ -7,12 +7,25 @@ namespace dlock::detail::etcd {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
-EtcdBackend::EtcdBackend(std::shared_ptr<Client> client, std::string prefix)
-    : client_(std::move(client)), prefix_(std::move(prefix)) {}
+EtcdGrant::~EtcdGrant() {
+  if (loss_watch_) loss_watch_->remove(*this);
+}
+
+EtcdBackend::EtcdBackend(std::shared_ptr<Client> client, std::string scheme, std::string prefix)
+    : client_(std::move(client)),
+      scheme_(std::move(scheme)),
+      prefix_(std::move(prefix)),
+      loss_watch_(std::make_shared<LossWatch>(*client_)) {
+  // A keep-alive answered with TTL <= 0 for a held grant's lease: lost, whatever the watch saw.
+  client_->keepalive().on_lease_gone([w = std::weak_ptr<LossWatch>(loss_watch_)](std::int64_t id) {
+    if (auto watch = w.lock()) watch->lease_gone(id);
+  });
+}
 
 EtcdBackend::~EtcdBackend() { close(); }
 
 void EtcdBackend::close() noexcept {
+  loss_watch_->close();
   // Idle pooled leases carry no key: revoke them rather than leave them to expire (close
   // waits a moment for the revokes to get through).
   try {
@@ -20,17 +33,6 @@ void EtcdBackend::close() noexcept {
   } catch (...) {
   }
   client_->close();
-}
-
-void EtcdBackend::check_open(std::string_view key, std::string_view step) const {
-  if (client_->closed()) {
-    throw Error(errc::closed, client_->scheme(), std::string(key), std::string(step));
-  }
-}
-
-void EtcdBackend::add_grant(const std::string& token, Grant g) {
-  std::lock_guard lk(mu_);
-  grants_[token] = std::move(g);
 }
 
 std::string EtcdBackend::make_value(const AcquireRequest& req) {
@@ -42,99 +44,83 @@ std::string EtcdBackend::metadata_of(const std::string& value) {
   return nl == std::string::npos ? std::string() : value.substr(nl + 1);
 }
 
-bool EtcdBackend::release(const Context& ctx, const std::string& key, const std::string& token) {
-  check_open(key, "release");
-  Grant g;
-  {
-    std::lock_guard lk(mu_);
-    auto it = grants_.find(token);
-    if (it == grants_.end()) return false;
-    g = std::move(it->second);
-    grants_.erase(it);
-  }
-  // Conditional on still holding the key: a stale release never deletes a newer holder's
-  // key (etcd#22082). The lease is revoked afterwards, off the caller's path.
-  etcdserverpb::TxnRequest txn;
-  add_holder_compare(txn, g);
-  auto* del = txn.add_success()->mutable_request_delete_range();
-  del->set_key(g.etcd_key);
-  bool deleted;
-  try {
-    deleted = client_->txn(ctx, txn, key, "release").succeeded();
-  } catch (...) {
-    client_->revoke_later(g.lease);  // Deletes the key once it gets through.
-    throw;
-  }
-  // The lease carries no key now: keep it for the next acquisition of this TTL.
-  if (!deleted || !pool_.give({g.lease, g.lease_ttl, g.lease_expires})) {
-    client_->revoke_later(g.lease);
-  }
-  // A key that outlived our validity (etcd rounds TTLs up) was not ours to report as held.
-  return deleted && clock::now() < g.valid_until;
+GrantResult EtcdBackend::release(const Context& ctx, GrantState& grant) noexcept {
+  auto& g = static_cast<EtcdGrant&>(grant);
+  loss_watch_->remove(g);  // Our own delete is no loss.
+  return guarded([&] {
+    const auto lease = g.lease();
+    // Conditional on still holding the key: a stale release never deletes a newer holder's
+    // key (etcd#22082). The lease is revoked afterwards, off the caller's path.
+    etcdserverpb::TxnRequest txn;
+    add_holder_compare(txn, g);
+    txn.add_success()->mutable_request_delete_range()->set_key(g.etcd_key);
+    auto r = client_->txn(ctx, txn);
+    if (!r.ok()) {
+      client_->revoke_later(lease.id);  // Deletes the key once it gets through.
+      return GrantResult::failed(r.code());
+    }
+    const bool deleted = r.value.succeeded();
+    // The lease carries no key now: keep it for the next acquisition of this TTL.
+    if (!deleted || !pool_.give({lease.id, lease.ttl_seconds, lease.expires})) {
+      client_->revoke_later(lease.id);
+    }
+    // A key that outlived our validity (etcd rounds TTLs up) was not ours to report as held.
+    return GrantResult::held_if(deleted && clock::now() < lease.valid_until);
+  });
 }
 
-bool EtcdBackend::extend(const Context& ctx, const std::string& key, const std::string& token,
-                         milliseconds ttl) {
-  check_open(key, "renew");
+GrantResult EtcdBackend::extend(const Context& ctx, GrantState& grant, milliseconds ttl) noexcept {
+  return guarded([&] { return extend_grant(ctx, static_cast<EtcdGrant&>(grant), ttl); });
+}
+
+GrantResult EtcdBackend::extend_grant(const Context& ctx, EtcdGrant& g, milliseconds ttl) {
   const auto sent = clock::now();
-  Grant g;
-  {
-    std::lock_guard lk(mu_);
-    auto it = grants_.find(token);
-    if (it == grants_.end()) return false;
-    g = it->second;
-  }
-  if (sent >= g.valid_until) return false;
+  auto lease = g.lease();
+  if (sent >= lease.valid_until) return GrantResult::not_held();
   const std::int64_t seconds = lease_seconds(ttl);
+  const std::string& key = g.key;
   etcdserverpb::TxnRequest check;
   add_holder_compare(check, g);
-  if (seconds <= g.lease_ttl) {
+  if (seconds <= lease.ttl_seconds) {
     // The keep-alive goes out with the ownership check (pipelined: one round trip).
-    auto ticket = client_->keepalive().send(g.lease, key);
-    bool ours = client_->txn(ctx, check, key, "renew").succeeded();
-    std::int64_t left = client_->keepalive().await(ctx, ticket, key);
-    if (!ours || left <= 0) return false;
-    g.lease_expires = sent + std::chrono::seconds(g.lease_ttl);
+    auto ticket = checked(client_->keepalive().send(lease.id), key, "renew");
+    bool ours = checked(client_->txn(ctx, check), key, "renew").succeeded();
+    std::int64_t left = checked(client_->keepalive().await(ctx, ticket), key, "renew");
+    if (!ours || left <= 0) return GrantResult::not_held();
+    lease.expires = sent + std::chrono::seconds(lease.ttl_seconds);
   } else {
     // etcd leases keep their TTL: move the key to a new lease with the longer TTL (the create
     // revision, hence the fencing token, stays).
-    auto fresh = client_->grant(ctx, seconds, key);
+    auto fresh = checked(client_->grant(ctx, seconds), key, "grant lease");
     auto* put = check.add_success()->mutable_request_put();
     put->set_key(g.etcd_key);
     put->set_ignore_value(true);
     put->set_lease(fresh.id());
-    bool moved;
-    try {
-      moved = client_->txn(ctx, check, key, "renew").succeeded();
-    } catch (...) {
+    auto moved = client_->txn(ctx, check);
+    if (!moved.ok()) client_->revoke_later(fresh.id());
+    if (!checked(std::move(moved), key, "renew").succeeded()) {
       client_->revoke_later(fresh.id());
-      throw;
+      return GrantResult::not_held();
     }
-    if (!moved) {
-      client_->revoke_later(fresh.id());
-      return false;
-    }
-    client_->revoke_later(g.lease);
-    g.lease = fresh.id();
-    g.lease_ttl = fresh.ttl();
-    g.lease_expires = sent + std::chrono::seconds(g.lease_ttl);
+    client_->revoke_later(lease.id);
+    lease.id = fresh.id();
+    lease.ttl_seconds = fresh.ttl();
+    lease.expires = sent + std::chrono::seconds(lease.ttl_seconds);
   }
-  std::lock_guard lk(mu_);
-  auto it = grants_.find(token);
-  if (it == grants_.end()) return false;  // Released meanwhile.
-  it->second.lease = g.lease;
-  it->second.lease_ttl = g.lease_ttl;
-  it->second.lease_expires = g.lease_expires;
-  it->second.valid_until = sent + ttl;
-  return true;
+  lease.valid_until = sent + ttl;
+  g.set_lease(lease);
+  return GrantResult::held();
 }
 
-std::optional<milliseconds> EtcdBackend::lease_remaining(const Context& ctx, std::int64_t lease,
-                                                         std::string_view key) {
-  if (lease == 0) return std::nullopt;
-  auto r = client_->time_to_live(ctx, lease, key);
-  if (r.ttl() < 0) return milliseconds(0);
-  return milliseconds(r.ttl() * 1000);
+Backend::Holder EtcdBackend::holder_of(const Context& ctx, const mvccpb::KeyValue& kv,
+                                       std::string_view key) {
+  Holder h{LockMode::exclusive(), static_cast<std::uint64_t>(kv.create_revision()),
+           milliseconds(-1), metadata_of(kv.value())};
+  if (kv.lease() != 0) {
+    auto r = checked(client_->time_to_live(ctx, kv.lease()), key, "lease time to live");
+    h.ttl_remaining = milliseconds(std::max<std::int64_t>(0, r.ttl()) * 1000);
+  }
+  return h;
 }
 
 // ---- AttemptLease ----
@@ -154,7 +140,7 @@ std::int64_t AttemptLease::ensure(const Context& ctx, std::string_view key) {
     return id_;
   }
   const auto sent = clock::now();
-  auto r = client_.grant(ctx, lease_seconds(ttl_), key);
+  auto r = backend_.checked(client_.grant(ctx, lease_seconds(ttl_)), key, "grant lease");
   id_ = r.id();
   ttl_seconds_ = r.ttl();
   expires_ = sent + std::chrono::seconds(ttl_seconds_);
@@ -195,11 +181,7 @@ void AttemptLease::hand_over() {
 void AttemptLease::revoke_now(const Context& ctx) noexcept {
   keep_alive(false);
   if (id_ == 0) return;
-  try {
-    client_.revoke(ctx, id_, "");
-  } catch (...) {
-    client_.revoke_later(id_);
-  }
+  if (client_.revoke(ctx, id_)) client_.revoke_later(id_);
   id_ = 0;
 }
 

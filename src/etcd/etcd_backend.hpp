@@ -1,5 +1,6 @@
-// What both etcd stores share: the client, the table of this object's grants (lease, create
-// revision, stored value, validity), release, extend, and the per-acquisition lease.
+// What both etcd stores share: the client, the state of a grant (lease, create revision,
+// stored value, validity), release, extend, the watch of held keys that reports a loss at
+// once, and the per-acquisition lease.
 //
 // Every acquisition gets its own etcd lease with the acquisition's TTL, so a lock that is not
 // renewed expires on its own (as on every dlock store), and two acquisitions of one name by
@@ -9,7 +10,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,37 +18,79 @@
 #include "core/backend.hpp"
 #include "etcd/client.hpp"
 #include "etcd/lease_pool.hpp"
+#include "etcd/loss_watch.hpp"
 
 namespace dlock::detail::etcd {
 
-/// A grant this store object holds.
-struct Grant {
-  std::string etcd_key;  ///< The key in etcd (with prefix; the waiter key for etcd://).
-  std::string value;     ///< What we stored (token, newline, metadata).
-  std::int64_t lease = 0;
-  std::int64_t lease_ttl = 0;  ///< Seconds, as etcd granted it.
-  std::int64_t create_revision = 0;
-  std::chrono::steady_clock::time_point valid_until;    ///< Client-side validity (sent + ttl).
-  std::chrono::steady_clock::time_point lease_expires;  ///< Earliest etcd-side lease expiry.
+/// One grant: its key in etcd, what we stored there, and the lease that carries it. The lease
+/// fields change when a renewal moves the key to a longer lease (under `mu`). While it is
+/// registered with a `LossWatch` (from the win to its release), a DELETE of its key reports it
+/// lost; its destructor unregisters it.
+struct EtcdGrant final : GrantState {
+  using clock = std::chrono::steady_clock;
+  EtcdGrant(std::string key, std::string etcd_key, std::string value, std::int64_t revision)
+      : key(std::move(key)),
+        etcd_key(std::move(etcd_key)),
+        value(std::move(value)),
+        create_revision(revision) {}
+  ~EtcdGrant() override;
+  const std::string key;       ///< The user's key.
+  const std::string etcd_key;  ///< The key in etcd (with prefix; the waiter key for etcd://).
+  const std::string value;     ///< What we stored (token, newline, metadata).
+  const std::int64_t create_revision;
+
+  struct Lease {
+    std::int64_t id = 0;
+    std::int64_t ttl_seconds = 0;   ///< As etcd granted it.
+    clock::time_point valid_until;  ///< Client-side validity (sent + ttl).
+    clock::time_point expires;      ///< Earliest etcd-side lease expiry.
+  };
+  Lease lease() const {
+    std::lock_guard lk(mu);
+    return lease_;
+  }
+  void set_lease(const Lease& l) {
+    std::lock_guard lk(mu);
+    lease_ = l;
+  }
+
+ private:
+  friend class LossWatch;
+  mutable std::mutex mu;
+  Lease lease_;
+  // Set and read by the LossWatch under its own mutex.
+  std::shared_ptr<LossWatch> loss_watch_;
+  std::uint64_t watch_entry_ = 0;
 };
 
 class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBackend> {
  public:
-  EtcdBackend(std::shared_ptr<Client> client, std::string prefix);
+  EtcdBackend(std::shared_ptr<Client> client, std::string scheme, std::string prefix);
   ~EtcdBackend() override;
 
-  std::string_view scheme() const override { return client_->scheme(); }
-  bool release(const Context& ctx, const std::string& key, const std::string& token) override;
-  bool extend(const Context& ctx, const std::string& key, const std::string& token,
-              std::chrono::milliseconds ttl) override;
+  std::string_view scheme() const override { return scheme_; }
+  GrantResult release(const Context& ctx, GrantState& grant) noexcept override;
+  GrantResult extend(const Context& ctx, GrantState& grant,
+                     std::chrono::milliseconds ttl) noexcept override;
   void close() noexcept override;
 
   Client& client() { return *client_; }
   LeasePool& lease_pool() { return pool_; }
+  /// The watch of this store object's held keys; a session registers each grant it wins.
+  LossWatch& loss_watch() { return *loss_watch_; }
   const std::string& prefix() const { return prefix_; }
-  void check_open(std::string_view key, std::string_view step) const;
-  /// Records a won acquisition.
-  void add_grant(const std::string& token, Grant g);
+
+  /// The answer of a client call, or its failure thrown as an `Error` naming this store, `key`
+  /// and `step` (e.g. "dlock: etcd: key 'k': acquire: unavailable: ..."). The one place where
+  /// the etcd stores add that context.
+  template <class T>
+  T checked(Reply<T>&& reply, std::string_view key, std::string_view step) const {
+    if (!reply.ok()) throw to_error(reply.failure, scheme_, key, step);
+    return std::move(reply.value);
+  }
+  void checked(const Failure& failure, std::string_view key, std::string_view step) const {
+    if (failure) throw to_error(failure, scheme_, key, step);
+  }
 
   /// The value stored in a lock key: the token, a newline, the owner metadata.
   static std::string make_value(const AcquireRequest& req);
@@ -58,17 +100,17 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
  protected:
   /// The compare that proves `g` still holds its key (etcd+txn: the value; etcd://: the
   /// create revision).
-  virtual void add_holder_compare(etcdserverpb::TxnRequest& txn, const Grant& g) const = 0;
-  /// The remaining TTL of `lease` (one round trip), or nullopt.
-  std::optional<std::chrono::milliseconds> lease_remaining(const Context& ctx, std::int64_t lease,
-                                                           std::string_view key);
+  virtual void add_holder_compare(etcdserverpb::TxnRequest& txn, const EtcdGrant& g) const = 0;
+  /// The holder that lock key `kv` records: fencing token = its create revision, remaining
+  /// TTL = its lease's (one round trip), metadata from its value.
+  Holder holder_of(const Context& ctx, const mvccpb::KeyValue& kv, std::string_view key);
 
  private:
+  GrantResult extend_grant(const Context& ctx, EtcdGrant& g, std::chrono::milliseconds ttl);
   std::shared_ptr<Client> client_;
-  std::string prefix_;
+  std::string scheme_, prefix_;
   LeasePool pool_;
-  std::mutex mu_;
-  std::map<std::string, Grant> grants_;  // By token.
+  std::shared_ptr<LossWatch> loss_watch_;
 };
 
 /// The lease of one acquisition in progress: taken from the pool or granted at the first
@@ -77,13 +119,14 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
 class AttemptLease {
  public:
   using clock = std::chrono::steady_clock;
-  AttemptLease(Client& client, LeasePool& pool, std::chrono::milliseconds ttl)
-      : client_(client), pool_(pool), ttl_(ttl) {}
+  AttemptLease(EtcdBackend& backend, std::chrono::milliseconds ttl)
+      : backend_(backend), client_(backend.client()), pool_(backend.lease_pool()), ttl_(ttl) {}
   ~AttemptLease();
   AttemptLease(const AttemptLease&) = delete;
   AttemptLease& operator=(const AttemptLease&) = delete;
 
   /// Takes a pooled lease or grants one (one round trip) if there is none. Returns its id.
+  /// Throws `Error` naming `key`.
   std::int64_t ensure(const Context& ctx, std::string_view key);
   /// Forgets the current lease (it expired); the next `ensure` grants a new one.
   void drop();
@@ -103,6 +146,7 @@ class AttemptLease {
   void recycle() noexcept;
 
  private:
+  EtcdBackend& backend_;
   Client& client_;
   LeasePool& pool_;
   std::chrono::milliseconds ttl_;

@@ -46,7 +46,7 @@ class FifoSession final : public AcquireSession {
         req_(req),
         pfx_(b_->prefix() + req.key + "/"),
         value_(EtcdBackend::make_value(req)),
-        lease_(b_->client(), b_->lease_pool(), req.ttl) {}
+        lease_(*b_, req.ttl) {}
 
   ~FifoSession() override { b_->client().watches().cancel(watch_); }
 
@@ -58,8 +58,10 @@ class FifoSession final : public AcquireSession {
     for (;;) {
       const auto lease = lease_.ensure(ctx, req_.key);
       KeepAliveStream::Ticket ticket;
-      if (lease_.reused()) ticket = client.keepalive().send(lease, req_.key);
+      if (lease_.reused())
+        ticket = b_->checked(client.keepalive().send(lease), req_.key, "acquire");
       std::int64_t owner_rev = 0;
+      std::int64_t seen_at = 0;  // The revision at which the holder was read.
       if (my_rev_ == 0) {
         // Enqueue: create our waiter key unless it exists, and read the holder.
         my_key_ = pfx_ + hex(lease);
@@ -72,19 +74,16 @@ class FifoSession final : public AcquireSession {
         range_owner(txn.add_success()->mutable_request_range(), pfx_);
         txn.add_failure()->mutable_request_range()->set_key(my_key_);
         range_owner(txn.add_failure()->mutable_request_range(), pfx_);
-        etcdserverpb::TxnResponse r;
         maybe_key_ = true;  // Our waiter key may exist from here on.
-        try {
-          r = client.txn(ctx, txn, req_.key, "acquire");
-        } catch (const Error& e) {
-          if (e.code() == errc::not_held && !regranted) {  // The lease expired while waiting.
-            regranted = true;
-            lease_.drop();
-            continue;
-          }
-          throw;
+        auto reply = client.txn(ctx, txn);
+        if (reply.code() == errc::not_held && !regranted) {  // The lease expired while waiting.
+          regranted = true;
+          lease_.drop();
+          continue;
         }
+        const auto r = b_->checked(std::move(reply), req_.key, "acquire");
         if (r.responses_size() != 2) bad_answer();
+        seen_at = r.header().revision();
         if (r.succeeded()) {
           my_rev_ = r.header().revision();
         } else {
@@ -100,22 +99,24 @@ class FifoSession final : public AcquireSession {
         etcdserverpb::TxnRequest txn;
         compare_create(txn, my_key_, my_rev_);
         range_owner(txn.add_success()->mutable_request_range(), pfx_);
-        auto r = client.txn(ctx, txn, req_.key, "acquire");
+        const auto r = b_->checked(client.txn(ctx, txn), req_.key, "acquire");
         if (!r.succeeded()) {
           my_rev_ = 0;  // Our entry is gone: queue again (at the back).
           drop_watch();
           continue;
         }
+        seen_at = r.header().revision();
         const auto& owner = r.responses(0).response_range().kvs();
         if (!owner.empty()) owner_rev = owner[0].create_revision();
       }
       if (owner_rev == my_rev_) {
-        if (ticket && client.keepalive().await(ctx, ticket, req_.key) <= 0) {
+        if (ticket &&
+            b_->checked(client.keepalive().await(ctx, ticket), req_.key, "acquire") <= 0) {
           // Our lease had expired (e.g. this process was paused) but etcd had not revoked it
           // yet, so the Put went through: never report that grant (etcd#9921). Revoke the
           // lease (deleting our waiter key) and queue again with a new one.
           if (regranted) {
-            throw Error(errc::unavailable, client.scheme(), req_.key, "acquire",
+            throw Error(errc::unavailable, std::string(b_->scheme()), req_.key, "acquire",
                         "etcd expired two leases in a row");
           }
           regranted = true;
@@ -126,20 +127,16 @@ class FifoSession final : public AcquireSession {
           continue;
         }
         drop_watch();
-        Grant g{my_key_,
-                value_,
-                lease,
-                lease_.ttl_seconds(),
-                my_rev_,
-                sent + req_.ttl,
-                sent + std::chrono::seconds(lease_.ttl_seconds())};
+        auto grant = std::make_unique<EtcdGrant>(req_.key, my_key_, value_, my_rev_);
+        grant->set_lease({lease, lease_.ttl_seconds(), sent + req_.ttl,
+                          sent + std::chrono::seconds(lease_.ttl_seconds())});
         lease_.hand_over();
-        b_->add_grant(req_.token, std::move(g));
-        return Attempt{true, static_cast<std::uint64_t>(my_rev_), {}};
+        b_->loss_watch().add(*grant, seen_at);
+        return Attempt::won(std::move(grant), static_cast<std::uint64_t>(my_rev_));
       }
       // Our queue entry must outlive the wait.
       lease_.keep_alive(true);
-      return Attempt{false, 0, {}};
+      return Attempt::lost();
     }
   }
 
@@ -156,16 +153,16 @@ class FifoSession final : public AcquireSession {
       r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
       r.set_sort_order(etcdserverpb::RangeRequest::DESCEND);
       r.set_limit(1);
-      auto pred = client.range(ctx, r, req_.key, "wait");
+      const auto pred = b_->checked(client.range(ctx, r), req_.key, "wait");
       if (pred.kvs().empty()) return true;  // We may be first now: look again.
       const std::string pred_key = pred.kvs(0).key();
       const auto pred_rev = pred.kvs(0).create_revision();
       // Watch with no start revision (served from etcd's synced group, no 100 ms tick), and
       // only after etcd confirmed it, read the predecessor again: gone means proceed.
-      watch_ = hub.watch_deletes(ctx, pred_key, req_.key);
+      watch_ = b_->checked(hub.watch_deletes(ctx, pred_key), req_.key, "watch");
       etcdserverpb::RangeRequest again;
       again.set_key(pred_key);
-      auto now = client.range(ctx, again, req_.key, "wait");
+      const auto now = b_->checked(client.range(ctx, again), req_.key, "wait");
       if (now.kvs().empty() || now.kvs(0).create_revision() != pred_rev) {
         drop_watch();
         return true;
@@ -187,15 +184,13 @@ class FifoSession final : public AcquireSession {
     const auto ctx = Context::with_timeout(std::chrono::seconds(2));
     if (my_rev_ != 0) {
       // Delete our waiter key (only if it is still ours) and keep the lease for later.
-      try {
-        etcdserverpb::TxnRequest txn;
-        compare_create(txn, my_key_, my_rev_);
-        txn.add_success()->mutable_request_delete_range()->set_key(my_key_);
-        b_->client().txn(ctx, txn, req_.key, "abandon");
+      etcdserverpb::TxnRequest txn;
+      compare_create(txn, my_key_, my_rev_);
+      txn.add_success()->mutable_request_delete_range()->set_key(my_key_);
+      if (b_->client().txn(ctx, txn).ok()) {
         lease_.recycle();
         my_rev_ = 0;
         return;
-      } catch (...) {
       }
     }
     // Unknown state: revoking our lease deletes whatever key it carries (and nothing else).
@@ -205,7 +200,7 @@ class FifoSession final : public AcquireSession {
 
  private:
   [[noreturn]] void bad_answer() {
-    throw Error(errc::protocol_error, b_->client().scheme(), req_.key, "acquire",
+    throw Error(errc::protocol_error, std::string(b_->scheme()), req_.key, "acquire",
                 "unexpected transaction answer");
   }
   void drop_watch() noexcept {
@@ -233,77 +228,77 @@ class FifoBackend final : public EtcdBackend {
   }
 
   std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
-    check_open(req.key, "acquire");
     return std::make_unique<FifoSession>(shared_from_this(), req);
   }
 
   Inspection inspect(const Context& ctx, const std::string& key) override {
-    check_open(key, "inspect");
-    etcdserverpb::RangeRequest r;
-    range_owner(&r, prefix() + key + "/");
-    auto resp = client().range(ctx, r, key, "inspect");
-    Inspection out;
-    out.info.key = key;
-    if (!resp.kvs().empty()) fill(ctx, resp.kvs(0), out);
+    // One read-only Txn: the holder (the oldest waiter key) and how many keys queue.
+    const std::string pfx = prefix() + key + "/";
+    etcdserverpb::TxnRequest txn;
+    range_owner(txn.add_success()->mutable_request_range(), pfx);
+    auto* count = txn.add_success()->mutable_request_range();
+    count->set_key(pfx);
+    count->set_range_end(prefix_end(pfx));
+    count->set_count_only(true);
+    const auto resp = checked(client().txn(ctx, txn), key, "inspect");
+    Inspection out{key, {}, {}};
+    if (resp.responses_size() != 2) return out;
+    const auto& owner = resp.responses(0).response_range().kvs();
+    const auto keys = resp.responses(1).response_range().count();
+    out.waiters = static_cast<std::uint64_t>(std::max<std::int64_t>(0, keys - 1));
+    if (!owner.empty()) out.holders.push_back(holder_of(ctx, owner[0], key));
     return out;
   }
 
   std::vector<Inspection> list(const Context& ctx, const std::string& p) override {
-    check_open(p, "list");
     etcdserverpb::RangeRequest r;
     r.set_key(prefix() + p);
     r.set_range_end(prefix_end(prefix() + p));
-    auto resp = client().range(ctx, r, p, "list");
-    // Group waiter keys by lock name; the oldest of each name holds it.
-    std::map<std::string, const mvccpb::KeyValue*> holders;
+    const auto resp = checked(client().range(ctx, r), p, "list");
+    // Group waiter keys by lock name; the oldest of each name holds it, the others wait.
+    struct Line {
+      const mvccpb::KeyValue* holder = nullptr;
+      std::uint64_t keys = 0;
+    };
+    std::map<std::string, Line> lines;
     for (const auto& kv : resp.kvs()) {
       auto slash = kv.key().rfind('/');
       if (slash == std::string::npos || slash <= prefix().size()) continue;
       auto name = kv.key().substr(prefix().size(), slash - prefix().size());
       if (name.compare(0, p.size(), p) != 0) continue;
-      auto& h = holders[name];
-      if (!h || kv.create_revision() < h->create_revision()) h = &kv;
+      auto& line = lines[name];
+      ++line.keys;
+      if (!line.holder || kv.create_revision() < line.holder->create_revision()) line.holder = &kv;
     }
     std::vector<Inspection> out;
-    for (auto& [name, kv] : holders) {
-      Inspection i;
-      i.info.key = name;
-      fill(ctx, *kv, i);
-      out.push_back(std::move(i));
+    for (auto& [name, line] : lines) {
+      out.push_back({name, {holder_of(ctx, *line.holder, name)}, line.keys - 1});
     }
     return out;
   }
 
   bool force_release(const Context& ctx, const std::string& key) override {
-    check_open(key, "force_release");
     etcdserverpb::RangeRequest r;
     range_owner(&r, prefix() + key + "/");
-    auto owner = client().range(ctx, r, key, "force_release");
+    const auto owner = checked(client().range(ctx, r), key, "force_release");
     if (owner.kvs().empty()) return false;
     etcdserverpb::TxnRequest txn;
     compare_create(txn, owner.kvs(0).key(), owner.kvs(0).create_revision());
     txn.add_success()->mutable_request_delete_range()->set_key(owner.kvs(0).key());
-    return client().txn(ctx, txn, key, "force_release").succeeded();
+    return checked(client().txn(ctx, txn), key, "force_release").succeeded();
   }
 
  protected:
-  void add_holder_compare(etcdserverpb::TxnRequest& txn, const Grant& g) const override {
+  void add_holder_compare(etcdserverpb::TxnRequest& txn, const EtcdGrant& g) const override {
     compare_create(txn, g.etcd_key, g.create_revision);
-  }
-
- private:
-  void fill(const Context& ctx, const mvccpb::KeyValue& kv, Inspection& out) {
-    out.info.held = true;
-    out.info.fencing_token = static_cast<std::uint64_t>(kv.create_revision());
-    if (auto left = lease_remaining(ctx, kv.lease(), out.info.key)) out.info.ttl_remaining = *left;
-    out.metadata = metadata_of(kv.value());
   }
 };
 
 }  // namespace
 
-std::shared_ptr<EtcdBackend> make_fifo_backend(std::shared_ptr<Client> client, std::string prefix) {
-  return std::make_shared<FifoBackend>(std::move(client), std::move(prefix));
+std::shared_ptr<EtcdBackend> make_fifo_backend(std::shared_ptr<Client> client, std::string scheme,
+                                               std::string prefix) {
+  return std::make_shared<FifoBackend>(std::move(client), std::move(scheme), std::move(prefix));
 }
 
 }  // namespace dlock::detail::etcd

@@ -41,15 +41,21 @@ void KeepAliveStream::fail_pending_locked() {
 void KeepAliveStream::read_loop(Open* s) {
   etcdserverpb::LeaseKeepAliveResponse resp;
   while (s->rw->Read(&resp)) {
-    std::lock_guard lk(mu_);
-    auto it = pending_.find(resp.id());
-    if (it == pending_.end() || it->second.empty()) continue;
-    auto p = std::move(it->second.front());
-    it->second.pop_front();
-    if (it->second.empty()) pending_.erase(it);
-    p->done = true;
-    p->ttl = resp.ttl();
-    cv_.notify_all();
+    std::function<void(std::int64_t)> gone;
+    {
+      std::lock_guard lk(mu_);
+      if (resp.ttl() <= 0) gone = on_gone_;
+      auto it = pending_.find(resp.id());
+      if (it != pending_.end() && !it->second.empty()) {
+        auto p = std::move(it->second.front());
+        it->second.pop_front();
+        if (it->second.empty()) pending_.erase(it);
+        p->done = true;
+        p->ttl = resp.ttl();
+        cv_.notify_all();
+      }
+    }
+    if (gone) gone(resp.id());
   }
   {
     std::lock_guard lk(mu_);
@@ -59,7 +65,7 @@ void KeepAliveStream::read_loop(Open* s) {
   s->rw->Finish();
 }
 
-KeepAliveStream::Ticket KeepAliveStream::send(std::int64_t lease, std::string_view key) {
+Reply<KeepAliveStream::Ticket> KeepAliveStream::send(std::int64_t lease) {
   auto ticket = std::make_shared<Pending>();
   etcdserverpb::LeaseKeepAliveRequest req;
   req.set_id(lease);
@@ -67,7 +73,7 @@ KeepAliveStream::Ticket KeepAliveStream::send(std::int64_t lease, std::string_vi
   for (int tries = 0; tries < 2; ++tries) {
     {
       std::lock_guard lk(mu_);
-      if (closed_) throw Error(errc::closed, client_.scheme(), std::string(key), "keep-alive");
+      if (closed_) return {nullptr, fail(errc::closed)};
       if (open_ && open_->broken) dead_.push_back(std::move(open_));
     }
     for (auto& d : dead_) {  // Their readers have ended or are ending.
@@ -78,7 +84,7 @@ KeepAliveStream::Ticket KeepAliveStream::send(std::int64_t lease, std::string_vi
     if (!open_) {
       auto s = std::make_unique<Open>();
       s->cc = std::make_unique<grpc::ClientContext>();
-      client_.prepare_stream(*s->cc);
+      if (auto f = client_.prepare_stream(*s->cc)) return {nullptr, std::move(f)};
       s->rw = client_.lease_stub().LeaseKeepAlive(s->cc.get());
       s->reader = std::thread([this, p = s.get()] { read_loop(p); });
       open_ = std::move(s);
@@ -87,19 +93,17 @@ KeepAliveStream::Ticket KeepAliveStream::send(std::int64_t lease, std::string_vi
       std::lock_guard lk(mu_);
       pending_[lease].push_back(ticket);
     }
-    if (open_->rw->Write(req)) return ticket;
+    if (open_->rw->Write(req)) return {ticket, {}};
     // The stream broke: its reader fails the pending requests; retry once on a new stream.
     open_->cc->TryCancel();
     std::lock_guard lk(mu_);
     open_->broken = true;
     ticket = std::make_shared<Pending>();
   }
-  throw Error(errc::unavailable, client_.scheme(), std::string(key), "keep-alive",
-              "the lease keep-alive stream could not be opened");
+  return {nullptr, fail(errc::unavailable, "the lease keep-alive stream could not be opened")};
 }
 
-std::int64_t KeepAliveStream::await(const Context& ctx, const Ticket& ticket,
-                                    std::string_view key) {
+Reply<std::int64_t> KeepAliveStream::await(const Context& ctx, const Ticket& ticket) {
   auto limit = clock::now() + std::min<clock::duration>(ctx.remaining(), client_.request_timeout());
   std::unique_lock lk(mu_);
   cv_.wait_until(lk, ctx.stop_token(), limit, [&] { return ticket->done; });
@@ -111,16 +115,12 @@ std::int64_t KeepAliveStream::await(const Context& ctx, const Ticket& ticket,
       std::lock_guard wl(write_mu_);
       if (open_) open_->cc->TryCancel();
     }
-    if (ctx.stop_requested())
-      throw Error(errc::cancelled, client_.scheme(), std::string(key), "keep-alive");
-    throw Error(ctx.expired() ? errc::timeout : errc::unavailable, client_.scheme(),
-                std::string(key), "keep-alive", "no answer on the keep-alive stream");
+    if (ctx.stop_requested()) return {0, fail(errc::cancelled)};
+    return {0, fail(ctx.expired() ? errc::timeout : errc::unavailable,
+                    "no answer on the keep-alive stream")};
   }
-  if (ticket->failed) {
-    throw Error(errc::unavailable, client_.scheme(), std::string(key), "keep-alive",
-                "the lease keep-alive stream broke");
-  }
-  return ticket->ttl;
+  if (ticket->failed) return {0, fail(errc::unavailable, "the lease keep-alive stream broke")};
+  return {ticket->ttl, {}};
 }
 
 void KeepAliveStream::keep(std::int64_t lease, std::int64_t ttl_seconds) {
@@ -135,6 +135,11 @@ void KeepAliveStream::keep(std::int64_t lease, std::int64_t ttl_seconds) {
 void KeepAliveStream::forget(std::int64_t lease) {
   std::lock_guard lk(mu_);
   kept_.erase(lease);
+}
+
+void KeepAliveStream::on_lease_gone(std::function<void(std::int64_t)> fn) {
+  std::lock_guard lk(mu_);
+  on_gone_ = std::move(fn);
 }
 
 void KeepAliveStream::ticker_loop() {
@@ -153,10 +158,7 @@ void KeepAliveStream::ticker_loop() {
     if (!due.empty()) {
       lk.unlock();
       for (auto id : due) {
-        try {
-          send(id, "");  // The answer is not awaited: a lost lease shows at the next attempt.
-        } catch (...) {
-        }
+        (void)send(id);  // The answer is not awaited: a lost lease shows at the next attempt.
       }
       lk.lock();
       continue;

@@ -10,12 +10,14 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "dlock/context.hpp"
+#include "etcd/errors.hpp"
 #include "rpc.grpc.pb.h"
 
 namespace dlock::detail::etcd {
@@ -34,21 +36,27 @@ class KeepAliveStream {
   using Ticket = std::shared_ptr<Pending>;
 
   /// Sends one keep-alive for `lease` (opening the stream if needed). Does not wait for the
-  /// answer. Throws `Error(unavailable)` when the stream cannot be written.
-  Ticket send(std::int64_t lease, std::string_view key);
+  /// answer. Fails with unavailable when the stream cannot be written, closed after close().
+  Reply<Ticket> send(std::int64_t lease);
   /// Waits for `ticket`'s answer: the lease's TTL in seconds after the renewal (<= 0: the
-  /// lease is gone). Throws `Error`: unavailable (stream broke, or no answer within the request
+  /// lease is gone). Fails with unavailable (stream broke, or no answer within the request
   /// timeout), timeout / cancelled (from `ctx`).
-  std::int64_t await(const Context& ctx, const Ticket& ticket, std::string_view key);
+  Reply<std::int64_t> await(const Context& ctx, const Ticket& ticket);
   /// `send` then `await`: one round trip.
-  std::int64_t once(const Context& ctx, std::int64_t lease, std::string_view key) {
-    return await(ctx, send(lease, key), key);
+  Reply<std::int64_t> once(const Context& ctx, std::int64_t lease) {
+    auto t = send(lease);
+    if (!t.ok()) return {0, std::move(t.failure)};
+    return await(ctx, t.value);
   }
 
   /// Keeps `lease` (TTL `ttl_seconds`) alive every TTL/3 until `forget(lease)`.
   void keep(std::int64_t lease, std::int64_t ttl_seconds);
   /// Stops keeping `lease` alive.
   void forget(std::int64_t lease);
+
+  /// Calls `fn(lease)` on the reader thread whenever etcd answers a keep-alive with TTL <= 0
+  /// (the lease expired or was revoked), whoever sent it. `fn` must not block.
+  void on_lease_gone(std::function<void(std::int64_t)> fn);
 
   /// Ends the stream and the background thread. Idempotent.
   void close() noexcept;
@@ -79,6 +87,7 @@ class KeepAliveStream {
     std::chrono::steady_clock::time_point next;
   };
   std::map<std::int64_t, Kept> kept_;
+  std::function<void(std::int64_t)> on_gone_;
   bool closed_ = false;
   std::thread ticker_;
 };

@@ -8,8 +8,11 @@
 
 namespace dlock::detail::etcd {
 
-std::shared_ptr<EtcdBackend> make_txn_backend(std::shared_ptr<Client> client, std::string prefix);
-std::shared_ptr<EtcdBackend> make_fifo_backend(std::shared_ptr<Client> client, std::string prefix);
+/// The store of `scheme` (for errors and metrics) over `client`, with lock keys under `prefix`.
+std::shared_ptr<EtcdBackend> make_txn_backend(std::shared_ptr<Client> client, std::string scheme,
+                                              std::string prefix);
+std::shared_ptr<EtcdBackend> make_fifo_backend(std::shared_ptr<Client> client, std::string scheme,
+                                               std::string prefix);
 
 /// Capabilities both stores share.
 Capabilities etcd_capabilities();

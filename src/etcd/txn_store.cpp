@@ -21,7 +21,7 @@ class TxnSession final : public AcquireSession {
         req_(req),
         etcd_key_(b_->prefix() + req.key),
         value_(EtcdBackend::make_value(req)),
-        lease_(b_->client(), b_->lease_pool(), req.ttl) {}
+        lease_(*b_, req.ttl) {}
 
   ~TxnSession() override { b_->client().watches().cancel(watch_); }
 
@@ -37,7 +37,8 @@ class TxnSession final : public AcquireSession {
       }
       const auto lease = lease_.ensure(ctx, req_.key);
       KeepAliveStream::Ticket ticket;
-      if (lease_.reused()) ticket = client.keepalive().send(lease, req_.key);
+      if (lease_.reused())
+        ticket = b_->checked(client.keepalive().send(lease), req_.key, "acquire");
       etcdserverpb::TxnRequest txn;
       auto* cmp = txn.add_compare();
       cmp->set_key(etcd_key_);
@@ -49,18 +50,14 @@ class TxnSession final : public AcquireSession {
       put->set_value(value_);
       put->set_lease(lease);
       txn.add_failure()->mutable_request_range()->set_key(etcd_key_);
-      etcdserverpb::TxnResponse r;
       maybe_key_ = true;  // Until the answer says otherwise, the Put may have happened.
-      try {
-        r = client.txn(ctx, txn, req_.key, "acquire");
-      } catch (const Error& e) {
-        if (e.code() == errc::not_held && !regranted) {  // Our lease expired while we waited.
-          regranted = true;
-          lease_.drop();
-          continue;
-        }
-        throw;
+      auto reply = client.txn(ctx, txn);
+      if (reply.code() == errc::not_held && !regranted) {  // Our lease expired while we waited.
+        regranted = true;
+        lease_.drop();
+        continue;
       }
+      const auto r = b_->checked(std::move(reply), req_.key, "acquire");
       std::int64_t rev = 0;
       if (r.succeeded()) {
         rev = r.header().revision();
@@ -72,12 +69,13 @@ class TxnSession final : public AcquireSession {
         }
       }
       if (rev != 0) {
-        if (ticket && client.keepalive().await(ctx, ticket, req_.key) <= 0) {
+        if (ticket &&
+            b_->checked(client.keepalive().await(ctx, ticket), req_.key, "acquire") <= 0) {
           // Our lease had expired (e.g. this process was paused) but etcd had not revoked it
           // yet, so the Put went through: never report that grant (etcd#9921). Revoke the
           // lease (deleting the key) and try again with a new one.
           if (regranted) {
-            throw Error(errc::unavailable, client.scheme(), req_.key, "acquire",
+            throw Error(errc::unavailable, std::string(b_->scheme()), req_.key, "acquire",
                         "etcd expired two leases in a row");
           }
           regranted = true;
@@ -87,26 +85,22 @@ class TxnSession final : public AcquireSession {
         }
         client.watches().cancel(watch_);
         watch_.reset();
-        Grant g{etcd_key_,
-                value_,
-                lease,
-                lease_.ttl_seconds(),
-                rev,
-                sent + req_.ttl,
-                sent + std::chrono::seconds(lease_.ttl_seconds())};
+        auto grant = std::make_unique<EtcdGrant>(req_.key, etcd_key_, value_, rev);
+        grant->set_lease({lease, lease_.ttl_seconds(), sent + req_.ttl,
+                          sent + std::chrono::seconds(lease_.ttl_seconds())});
         lease_.hand_over();
-        b_->add_grant(req_.token, std::move(g));
-        return Attempt{true, static_cast<std::uint64_t>(rev), {}};
+        b_->loss_watch().add(*grant, r.header().revision());  // Our key was there then.
+        return Attempt::won(std::move(grant), static_cast<std::uint64_t>(rev));
       }
       maybe_key_ = false;
       if (!watch_) {
         // Subscribe before reporting the loss, then look once more: a release that landed
         // between the first look and the watch is not missed.
-        watch_ = client.watches().watch_deletes(ctx, etcd_key_, req_.key);
+        watch_ = b_->checked(client.watches().watch_deletes(ctx, etcd_key_), req_.key, "watch");
         lease_.keep_alive(true);
         continue;
       }
-      return Attempt{false, 0, {}};
+      return Attempt::lost();
     }
   }
 
@@ -145,67 +139,53 @@ class TxnBackend final : public EtcdBackend {
   }
 
   std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
-    check_open(req.key, "acquire");
     return std::make_unique<TxnSession>(shared_from_this(), req);
   }
 
   Inspection inspect(const Context& ctx, const std::string& key) override {
-    check_open(key, "inspect");
     etcdserverpb::RangeRequest r;
     r.set_key(prefix() + key);
-    auto resp = client().range(ctx, r, key, "inspect");
-    Inspection out;
-    out.info.key = key;
-    if (resp.kvs().empty()) return out;
-    fill(ctx, resp.kvs(0), out);
+    const auto resp = checked(client().range(ctx, r), key, "inspect");
+    Inspection out{key, {}, {}};
+    if (!resp.kvs().empty()) out.holders.push_back(holder_of(ctx, resp.kvs(0), key));
     return out;
   }
 
   std::vector<Inspection> list(const Context& ctx, const std::string& p) override {
-    check_open(p, "list");
     etcdserverpb::RangeRequest r;
     r.set_key(prefix() + p);
     r.set_range_end(prefix_end(prefix() + p));
-    auto resp = client().range(ctx, r, p, "list");
+    const auto resp = checked(client().range(ctx, r), p, "list");
     std::vector<Inspection> out;
     for (const auto& kv : resp.kvs()) {
-      Inspection i;
-      i.info.key = kv.key().substr(prefix().size());
-      fill(ctx, kv, i);
-      out.push_back(std::move(i));
+      std::string name = kv.key().substr(prefix().size());
+      auto h = holder_of(ctx, kv, name);
+      out.push_back({std::move(name), {std::move(h)}, {}});
     }
     return out;
   }
 
   bool force_release(const Context& ctx, const std::string& key) override {
-    check_open(key, "force_release");
     etcdserverpb::DeleteRangeRequest d;
     d.set_key(prefix() + key);
-    return client().delete_range(ctx, d, key, "force_release").deleted() > 0;
+    return checked(client().delete_range(ctx, d), key, "force_release").deleted() > 0;
   }
 
  protected:
-  void add_holder_compare(etcdserverpb::TxnRequest& txn, const Grant& g) const override {
+  void add_holder_compare(etcdserverpb::TxnRequest& txn, const EtcdGrant& g) const override {
     auto* cmp = txn.add_compare();
     cmp->set_key(g.etcd_key);
     cmp->set_target(etcdserverpb::Compare::VALUE);
     cmp->set_result(etcdserverpb::Compare::EQUAL);
     cmp->set_value(g.value);
   }
-
- private:
-  void fill(const Context& ctx, const mvccpb::KeyValue& kv, Inspection& out) {
-    out.info.held = true;
-    out.info.fencing_token = static_cast<std::uint64_t>(kv.create_revision());
-    if (auto left = lease_remaining(ctx, kv.lease(), out.info.key)) out.info.ttl_remaining = *left;
-    out.metadata = metadata_of(kv.value());
-  }
 };
 
 }  // namespace
 
-std::shared_ptr<EtcdBackend> make_txn_backend(std::shared_ptr<Client> client, std::string prefix) {
-  return std::make_shared<TxnBackend>(std::move(client), std::move(prefix));
+std::shared_ptr<EtcdBackend> make_txn_backend(std::shared_ptr<Client> client, std::string scheme,
+                                              std::string prefix) {
+  return std::make_shared<TxnBackend>(std::move(client), std::move(scheme), std::move(prefix));
 }
 
 Capabilities etcd_capabilities() {

@@ -34,21 +34,46 @@ void WatchHub::close() noexcept {
 
 void WatchHub::read_loop(Open* s) {
   etcdserverpb::WatchResponse resp;
+  std::vector<std::pair<Listener, Note>> notes;
   while (s->rw->Read(&resp)) {
-    std::lock_guard lk(mu_);
-    auto it = slots_.find(resp.watch_id());
-    if (it == slots_.end()) continue;
-    Slot& slot = *it->second;
-    if (resp.created()) slot.created = true;
-    if (resp.canceled() || resp.compact_revision() != 0) {
-      slot.fired = true;  // etcd ended the watch: re-read.
-      slot.ended = true;
-      slot.cancel_reason = resp.cancel_reason();
+    bool renew_stream = false;
+    if (resp.watch_id() == -1 && resp.canceled()) {
+      // etcd refused a create and names no watch (3.4 answers -1), e.g. the stream's auth
+      // token expired: every later create would fail too. A new stream (with a fresh token)
+      // ends and re-creates every watch of this one.
+      if (client_.uses_auth()) client_.token_refused();
+      s->cc->TryCancel();
+      continue;
     }
-    for (auto& ev : resp.events()) {
-      if (ev.type() == mvccpb::Event::DELETE) slot.fired = true;
+    {
+      std::lock_guard lk(mu_);
+      auto it = slots_.find(resp.watch_id());
+      if (it == slots_.end()) continue;
+      auto held = it->second;  // Keeps the slot alive if it is erased below.
+      Slot& slot = *held;
+      if (resp.created()) slot.created = true;
+      for (auto& ev : resp.events()) {
+        if (ev.type() != mvccpb::Event::DELETE) continue;
+        slot.fired = true;
+        if (slot.listener) notes.emplace_back(slot.listener, Note::deleted);
+      }
+      if (resp.canceled() || resp.compact_revision() != 0) {
+        slot.fired = true;  // etcd ended the watch: re-read.
+        slot.ended = true;
+        slot.cancel_reason = resp.cancel_reason();
+        if (slot.listener) {
+          notes.emplace_back(slot.listener, Note::ended);
+          slots_.erase(it);
+          // Refused (the stream's auth token expired): only a new stream gets a fresh one.
+          renew_stream = !slot.cancel_reason.empty() && client_.uses_auth();
+          if (renew_stream) client_.token_refused();
+        }
+      }
+      slot.cv.notify_all();
     }
-    slot.cv.notify_all();
+    if (renew_stream) s->cc->TryCancel();  // Ends this loop; every watch then ends.
+    for (auto& [listener, note] : notes) listener(note);
+    notes.clear();
   }
   {
     std::lock_guard lk(mu_);
@@ -58,18 +83,20 @@ void WatchHub::read_loop(Open* s) {
       slot->broken = true;
       slot->ended = true;
       slot->cv.notify_all();
+      if (slot->listener) notes.emplace_back(slot->listener, Note::ended);
     }
     slots_.clear();
   }
+  for (auto& [listener, note] : notes) listener(note);
   s->rw->Finish();
 }
 
-bool WatchHub::write(const etcdserverpb::WatchRequest& req, std::string_view lock_key,
-                     const std::shared_ptr<Slot>& slot) {
+Reply<bool> WatchHub::write(const etcdserverpb::WatchRequest& req,
+                            const std::shared_ptr<Slot>& slot) {
   std::lock_guard wl(write_mu_);
   {
     std::lock_guard lk(mu_);
-    if (closed_) throw Error(errc::closed, client_.scheme(), std::string(lock_key), "watch");
+    if (closed_) return {false, fail(errc::closed)};
     if (open_ && open_->broken) dead_.push_back(std::move(open_));
   }
   for (auto& d : dead_) {
@@ -78,10 +105,10 @@ bool WatchHub::write(const etcdserverpb::WatchRequest& req, std::string_view loc
   }
   dead_.clear();
   if (!open_) {
-    if (!req.has_create_request()) return false;  // Nothing to cancel on a new stream.
+    if (!req.has_create_request()) return {false, {}};  // Nothing to cancel on a new stream.
     auto s = std::make_unique<Open>();
     s->cc = std::make_unique<grpc::ClientContext>();
-    client_.prepare_stream(*s->cc);
+    if (auto f = client_.prepare_stream(*s->cc)) return {false, std::move(f)};
     s->rw = client_.watch_stub().Watch(s->cc.get());
     s->reader = std::thread([this, p = s.get()] { read_loop(p); });
     open_ = std::move(s);
@@ -91,13 +118,13 @@ bool WatchHub::write(const etcdserverpb::WatchRequest& req, std::string_view loc
     std::lock_guard lk(mu_);
     slots_[slot->id] = slot;
   }
-  if (open_->rw->Write(req)) return true;
+  if (open_->rw->Write(req)) return {true, {}};
   open_->cc->TryCancel();  // The reader then ends every slot of this stream.
-  return false;
+  return {false, {}};
 }
 
-std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, const std::string& key,
-                                                        std::string_view lock_key) {
+Reply<std::shared_ptr<WatchHub::Slot>> WatchHub::watch_deletes(const Context& ctx,
+                                                               const std::string& key) {
   const auto limit =
       clock::now() + std::min<clock::duration>(ctx.remaining(), client_.request_timeout());
   bool refused = false;
@@ -105,7 +132,7 @@ std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, cons
     auto slot = std::make_shared<Slot>();
     {
       std::lock_guard lk(mu_);
-      if (closed_) throw Error(errc::closed, client_.scheme(), std::string(lock_key), "watch");
+      if (closed_) return {nullptr, fail(errc::closed)};
       slot->id = next_id_++;
     }
     etcdserverpb::WatchRequest req;
@@ -113,21 +140,23 @@ std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, cons
     c->set_key(key);
     c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
     c->set_watch_id(slot->id);
-    bool written = write(req, lock_key, slot);
+    auto w = write(req, slot);
+    if (!w.ok()) return {nullptr, std::move(w.failure)};
+    const bool written = w.value;
     std::unique_lock lk(mu_);
     if (written) {
       slot->cv.wait_until(lk, ctx.stop_token(), limit,
                           [&] { return slot->created || slot->broken; });
     }
     if (slot->created && !slot->broken) {
-      if (!slot->fired || slot->cancel_reason.empty()) return slot;
+      if (!slot->fired || slot->cancel_reason.empty()) return {slot, {}};
       slots_.erase(slot->id);
       if (!client_.uses_auth() || refused) {
-        throw Error(errc::auth_failed, client_.scheme(), std::string(lock_key), "watch",
-                    "etcd refused the watch: " + slot->cancel_reason);
+        return {nullptr, fail(errc::auth_failed, "etcd refused the watch: " + slot->cancel_reason)};
       }
       // The stream's token expired: a new stream (with a fresh token) and one more try.
       refused = true;
+      client_.token_refused();
       lk.unlock();
       std::lock_guard wl(write_mu_);
       if (open_) {
@@ -139,17 +168,15 @@ std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, cons
     }
     slots_.erase(slot->id);
     lk.unlock();
-    if (ctx.stop_requested()) {
-      throw Error(errc::cancelled, client_.scheme(), std::string(lock_key), "watch");
-    }
+    if (ctx.stop_requested()) return {nullptr, fail(errc::cancelled)};
     if (clock::now() >= limit) {
       if (!ctx.done()) {
         // No confirmation within the request timeout: the stream is sick; its waits re-read.
         std::lock_guard wl(write_mu_);
         if (open_) open_->cc->TryCancel();
       }
-      throw Error(ctx.expired() ? errc::timeout : errc::unavailable, client_.scheme(),
-                  std::string(lock_key), "watch", "etcd did not confirm the watch in time");
+      return {nullptr, fail(ctx.expired() ? errc::timeout : errc::unavailable,
+                            "etcd did not confirm the watch in time")};
     }
     // The stream broke before the confirmation: retry on a new stream after a short pause.
     std::mutex m;
@@ -157,6 +184,29 @@ std::shared_ptr<WatchHub::Slot> WatchHub::watch_deletes(const Context& ctx, cons
     std::unique_lock pause(m);
     cv.wait_for(pause, ctx.stop_token(), std::chrono::milliseconds(50), [] { return false; });
   }
+}
+
+Reply<std::shared_ptr<WatchHub::Slot>> WatchHub::watch_deletes_from(const std::string& key,
+                                                                    std::int64_t start_revision,
+                                                                    Listener listener) {
+  auto slot = std::make_shared<Slot>();
+  slot->listener = std::move(listener);
+  {
+    std::lock_guard lk(mu_);
+    if (closed_) return {nullptr, fail(errc::closed)};
+    slot->id = next_id_++;
+  }
+  etcdserverpb::WatchRequest req;
+  auto* c = req.mutable_create_request();
+  c->set_key(key);
+  c->set_start_revision(start_revision);
+  c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+  c->set_watch_id(slot->id);
+  auto w = write(req, slot);
+  if (w.ok() && w.value) return {slot, {}};
+  std::lock_guard lk(mu_);
+  slots_.erase(slot->id);
+  return {nullptr, std::move(w.failure)};
 }
 
 bool WatchHub::wait(Slot& slot, const Context& ctx, clock::time_point until) {
@@ -180,10 +230,7 @@ void WatchHub::cancel(const std::shared_ptr<Slot>& slot) noexcept {
   }
   etcdserverpb::WatchRequest req;
   req.mutable_cancel_request()->set_watch_id(slot->id);
-  try {
-    write(req, "", nullptr);
-  } catch (...) {
-  }
+  (void)write(req, nullptr);
 }
 
 }  // namespace dlock::detail::etcd

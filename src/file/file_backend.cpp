@@ -48,6 +48,16 @@ struct Shared {
   std::unique_ptr<DirWatch> watch_;
 };
 
+// One grant: the key and the token that the state file names while we hold it.
+struct FileGrant final : GrantState {
+  FileGrant(std::string k, std::string t) : key(std::move(k)), token(std::move(t)) {}
+  const std::string key, token;
+};
+
+Backend::Holder holder_of(const LockState& st, std::int64_t now_ns) {
+  return {LockMode::exclusive(), st.fencing, remaining_ms(st.deadline_ns, now_ns), st.metadata};
+}
+
 class FileSession final : public AcquireSession {
  public:
   FileSession(std::shared_ptr<Shared> s, const AcquireRequest& r)
@@ -61,10 +71,10 @@ class FileSession final : public AcquireSession {
     seen_ = watch_.version(stem_);  // Before reading: a later change bumps it.
     // A look without the guard first (the record is replaced atomically): when many wait,
     // only those who see the lock free contend for the guard.
-    if (auto busy = still_held(files_.read())) return *busy;
+    if (auto busy = still_held(files_.read())) return std::move(*busy);
     auto guard = files_.lock_guard(ctx);
     LockState st = files_.read();
-    if (auto busy = still_held(st)) return *busy;
+    if (auto busy = still_held(st)) return std::move(*busy);
     LockState mine;
     mine.fencing = st.fencing + 1;
     mine.token = req_.token;
@@ -79,7 +89,7 @@ class FileSession final : public AcquireSession {
       throw;
     }
     s_->alive.keep(req_.token, mine.slot);
-    return Attempt{true, mine.fencing, {}};
+    return Attempt::won(std::make_unique<FileGrant>(req_.key, req_.token), mine.fencing);
   }
 
   // The loss to report when `st` names a live holder; nullopt when the lock is free.
@@ -88,13 +98,16 @@ class FileSession final : public AcquireSession {
     if (!s_->held(st, now, req_.key)) return std::nullopt;
     auto left = remaining_ms(st.deadline_ns, now);
     holder_expires_ = steady::now() + left;
-    return Attempt{false, 0, left};
+    return Attempt::lost(left);
   }
 
   bool wait(const Context& ctx, steady::time_point until) override {
     // The holder's expiry announces itself to nobody: wake for it too.
     return watch_.wait_change(stem_, seen_, ctx, std::min(until, holder_expires_));
   }
+
+  // An attempt either writes the record or throws before granting: nothing to undo.
+  void abandon() noexcept override {}
 
  private:
   std::shared_ptr<Shared> s_;
@@ -125,51 +138,47 @@ class FileBackend final : public Backend {
   }
 
   std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
-    check_open(req.key);
     return std::make_unique<FileSession>(s_, req);
   }
 
-  bool release(const Context& ctx, const std::string& key, const std::string& token) override {
-    check_open(key);
-    auto files = s_->files(key);
-    bool released = false;
-    {
+  GrantResult release(const Context& ctx, GrantState& grant) noexcept override {
+    auto& g = static_cast<FileGrant&>(grant);
+    auto r = guarded([&] {
+      auto files = s_->files(g.key);
       auto guard = files.lock_guard(ctx);
       LockState st = files.read();
-      if (st.token == token && st.unexpired(monotonic_ns())) {
-        st.clear();
-        files.write(st);
-        released = true;
-      }
-    }
-    s_->alive.drop(token);
-    return released;
+      if (st.token != g.token || !st.unexpired(monotonic_ns())) return GrantResult::not_held();
+      st.clear();
+      files.write(st);
+      return GrantResult::held();
+    });
+    s_->alive.drop(g.token);
+    return r;
   }
 
-  bool extend(const Context& ctx, const std::string& key, const std::string& token,
-              milliseconds ttl) override {
-    check_open(key);
-    auto files = s_->files(key);
-    auto guard = files.lock_guard(ctx);
-    LockState st = files.read();
-    const auto now = monotonic_ns();
-    if (st.token != token || !st.unexpired(now)) {
-      s_->alive.drop(token);  // Lost: stop claiming to be alive.
-      return false;
-    }
-    st.deadline_ns = now + std::chrono::nanoseconds(ttl).count();
-    files.write(st);
-    return true;
+  GrantResult extend(const Context& ctx, GrantState& grant, milliseconds ttl) noexcept override {
+    auto& g = static_cast<FileGrant&>(grant);
+    return guarded([&] {
+      auto files = s_->files(g.key);
+      auto guard = files.lock_guard(ctx);
+      LockState st = files.read();
+      const auto now = monotonic_ns();
+      if (st.token != g.token || !st.unexpired(now)) {
+        s_->alive.drop(g.token);  // Lost: stop claiming to be alive.
+        return GrantResult::not_held();
+      }
+      st.deadline_ns = now + std::chrono::nanoseconds(ttl).count();
+      files.write(st);
+      return GrantResult::held();
+    });
   }
 
   Inspection inspect(const Context&, const std::string& key) override {
-    check_open(key);
     // No guard: the record is replaced atomically, so a plain read sees a whole one.
     return inspect_files(s_->files(key), *s_);
   }
 
   std::vector<Inspection> list(const Context& ctx, const std::string& prefix) override {
-    check_open(prefix);
     std::vector<Inspection> out;
     std::error_code ec;
     for (std::filesystem::directory_iterator it(s_->dir, ec), end; !ec && it != end;
@@ -179,7 +188,7 @@ class FileBackend final : public Backend {
       if (ctx.done()) throw Error(errc::timeout, "file", prefix, "list");
       try {
         auto r = inspect_files(s_->files(*key), *s_);
-        if (r.info.held) out.push_back(std::move(r));
+        if (!r.holders.empty()) out.push_back(std::move(r));
       } catch (const Error&) {
         // One unreadable record must not hide the others.
       }
@@ -189,7 +198,6 @@ class FileBackend final : public Backend {
   }
 
   bool force_release(const Context& ctx, const std::string& key) override {
-    check_open(key);
     auto files = s_->files(key);
     auto guard = files.lock_guard(ctx);
     LockState st = files.read();
@@ -199,31 +207,19 @@ class FileBackend final : public Backend {
     return true;
   }
 
-  void close() noexcept override {
-    closed_ = true;
-    s_->alive.drop_all();
-  }
+  void close() noexcept override { s_->alive.drop_all(); }
 
  private:
   static Inspection inspect_files(const LockFiles& files, const Shared& s) {
     Inspection r;
-    r.info.key = files.key();
+    r.key = files.key();
     LockState st = files.read();
     const auto now = monotonic_ns();
-    if (!s.held(st, now, files.key())) return r;
-    r.info.held = true;
-    r.info.fencing_token = st.fencing;
-    r.info.ttl_remaining = remaining_ms(st.deadline_ns, now);
-    r.metadata = st.metadata;
+    if (s.held(st, now, files.key())) r.holders.push_back(holder_of(st, now));
     return r;
   }
 
-  void check_open(const std::string& key) const {
-    if (closed_) throw Error(errc::closed, "file", key, "call");
-  }
-
   std::shared_ptr<Shared> s_;
-  std::atomic<bool> closed_{false};
 };
 
 }  // namespace
@@ -260,7 +256,7 @@ Store open(const FileConfig& config) {
   auto backend = detail::make_file_backend(config);
   std::string url = "file://" + dir.string();
   if (!config.sync) url += "?sync=false";
-  return Store(detail::make_store_core(std::move(backend), std::move(url)));
+  return detail::make_store(std::move(backend), std::move(url));
 }
 
 }  // namespace dlock

@@ -32,7 +32,14 @@ std::string serialize_state(const LockState& s) {
 
 std::optional<LockState> parse_state(const std::string& text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || j.value("v", 0) != 1) return std::nullopt;
+  if (j.is_discarded() || !j.is_object()) return std::nullopt;
+  // Any shape may be on disk. Check each type first: `value()` throws on a wrong type, and
+  // get<integer>() of a float converts without a range check (undefined behaviour).
+  const auto v = j.find("v");
+  if (v == j.end() || !v->is_number_integer() || *v != 1) return std::nullopt;
+  for (const char* k : {"fencing", "slot", "deadline_ns"}) {
+    if (auto it = j.find(k); it == j.end() || !it->is_number_integer()) return std::nullopt;
+  }
   try {
     LockState s;
     s.fencing = j.at("fencing").get<std::uint64_t>();

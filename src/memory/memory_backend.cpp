@@ -1,10 +1,12 @@
 #include "memory/memory_backend.hpp"
 
+#include <algorithm>
 #include <condition_variable>
 #include <map>
 #include <mutex>
-#include <unordered_map>
 
+#include "core/async_wait.hpp"
+#include "core/modes.hpp"
 #include "core/schemes.hpp"
 #include "core/store_core.hpp"
 #include "core/url.hpp"
@@ -17,82 +19,220 @@ namespace {
 using clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
+class MemoryGrant;
+
 // The shared table of one (possibly named) memory store.
 struct Table {
-  struct Entry {
+  struct Holder {
     std::string token;
+    LockMode mode;
     std::uint64_t fencing = 0;
     clock::time_point expires;
     std::string metadata;
+    MemoryGrant* grant = nullptr;  // The holder's state, while it lives (for loss reports).
+  };
+  // One lock name: its holders, its waiters in arrival order (ticket numbers and modes), and
+  // the last fencing token given (kept after release so tokens only grow) and a change
+  // counter that waiters compare.
+  struct Lock {
+    std::vector<Holder> holders;
+    std::map<std::uint64_t, LockMode> waiters;
+    std::vector<std::shared_ptr<AsyncWait>> async_waits;  // Told at the next change.
+    std::uint64_t fencing = 0, version = 0;
+    // The semaphore's limit while it has holders or waiters (0: none).
+    std::uint32_t limit() const {
+      for (auto& h : holders) {
+        if (h.mode.kind == LockMode::Kind::permits) return h.mode.limit;
+      }
+      for (auto& [t, m] : waiters) {
+        if (m.kind == LockMode::Kind::permits) return m.limit;
+      }
+      return 0;
+    }
+    std::vector<LockMode> modes() const {
+      std::vector<LockMode> out;
+      for (auto& h : holders) out.push_back(h.mode);
+      return out;
+    }
   };
   std::mutex mu;
   std::condition_variable_any changed;
-  std::map<std::string, Entry, std::less<>> locks;
-  // Per key: the last fencing token given (kept after release so tokens only grow) and a
-  // change counter that waiters compare.
-  struct Counters {
-    std::uint64_t fencing = 0, version = 0;
-  };
-  std::unordered_map<std::string, Counters> counters;
-  std::uint64_t& version(const std::string& key) { return counters[key].version; }
+  std::map<std::string, Lock, std::less<>> locks;
+  std::uint64_t next_ticket = 1;
 
-  // Drops `key` if its grant expired. Requires mu.
-  void expire(const std::string& key, clock::time_point now) {
+  // Drops the expired holders of `lock`. Requires mu.
+  void expire(Lock& lock, clock::time_point now) {
+    auto dead = std::remove_if(lock.holders.begin(), lock.holders.end(),
+                               [&](const Holder& h) { return h.expires <= now; });
+    if (dead == lock.holders.end()) return;
+    lock.holders.erase(dead, lock.holders.end());
+    changed_locked(lock);
+  }
+  // `key`'s lock with its expired holders dropped. Requires mu.
+  Lock& at(const std::string& key) {
+    Lock& lock = locks[key];
+    expire(lock, clock::now());
+    return lock;
+  }
+  // The holder with `token` in `key`'s lock, or nullptr. Requires mu.
+  Holder* held_by(const std::string& key, const std::string& token) {
+    Lock& lock = at(key);
+    for (auto& h : lock.holders) {
+      if (h.token == token) return &h;
+    }
+    return nullptr;
+  }
+  void changed_locked(Lock& lock) {
+    ++lock.version;
+    changed.notify_all();
+    for (auto& w : lock.async_waits) w->notify();  // Only queues work: safe under `mu`.
+    lock.async_waits.clear();
+  }
+  // Forgets a lock name that holds nothing and nobody waits for, keeping its counter only if
+  // it was ever granted (tokens must keep growing). Requires mu.
+  void tidy(const std::string& key) {
     auto it = locks.find(key);
-    if (it != locks.end() && it->second.expires <= now) {
+    if (it != locks.end() && it->second.holders.empty() && it->second.waiters.empty() &&
+        it->second.fencing == 0) {
       locks.erase(it);
-      ++version(key);
     }
   }
-  void expire_all(clock::time_point now) {
-    for (auto it = locks.begin(); it != locks.end();) {
-      if (it->second.expires <= now) {
-        ++version(it->first);
-        it = locks.erase(it);
-      } else {
-        ++it;
-      }
+};
+
+// One grant: its key and token, and a link from the table's holder so that a force release
+// reaches the holder at once.
+class MemoryGrant final : public GrantState {
+ public:
+  MemoryGrant(std::shared_ptr<Table> t, std::string key, std::string token)
+      : t(std::move(t)), key(std::move(key)), token(std::move(token)) {}
+  ~MemoryGrant() override {
+    std::lock_guard lk(t->mu);
+    auto it = t->locks.find(key);
+    if (it == t->locks.end()) return;
+    for (auto& h : it->second.holders) {
+      if (h.grant == this) h.grant = nullptr;
     }
   }
+  const std::shared_ptr<Table> t;
+  const std::string key, token;
 };
 
 milliseconds remaining(clock::time_point expires, clock::time_point now) {
   return std::chrono::ceil<milliseconds>(expires - now);
 }
 
+Backend::Inspection inspection_of(const std::string& key, const Table::Lock& lock,
+                                  clock::time_point now) {
+  Backend::Inspection r{key, {}, lock.waiters.size()};
+  for (auto& h : lock.holders) {
+    r.holders.push_back({h.mode, h.fencing, remaining(h.expires, now), h.metadata});
+  }
+  return r;
+}
+
 class MemorySession final : public AcquireSession {
  public:
   MemorySession(std::shared_ptr<Table> t, const AcquireRequest& r) : t_(std::move(t)), req_(r) {}
+  ~MemorySession() override { stop_waiting(); }
 
   Attempt attempt(const Context&) override {
     std::lock_guard lk(t_->mu);
     auto now = clock::now();
-    t_->expire(req_.key, now);
-    seen_ = t_->version(req_.key);
-    auto it = t_->locks.find(req_.key);
-    if (it != t_->locks.end()) {
-      holder_expires_ = it->second.expires;
-      return Attempt{false, 0, remaining(it->second.expires, now)};
+    Table::Lock& lock = t_->at(req_.key);
+    seen_ = lock.version;
+    if (auto conflict = limit_conflict(req_.mode, lock.limit())) {
+      throw Error(errc::invalid_argument, "memory", req_.key, "acquire", *conflict);
     }
-    auto fencing = ++t_->counters[req_.key].fencing;
-    t_->locks.emplace(req_.key, Table::Entry{req_.token, fencing, now + req_.ttl, req_.metadata});
-    ++t_->version(req_.key);
-    return Attempt{true, fencing, {}};
+    // Served in arrival order across modes: only the first waiter (or, with nobody waiting, a
+    // newcomer) may join the holders.
+    const bool first = lock.waiters.empty() || lock.waiters.begin()->first == ticket_;
+    if (!first || !compatible(req_.mode, lock.modes())) {
+      holder_expires_ = clock::time_point::max();
+      for (auto& h : lock.holders) holder_expires_ = std::min(holder_expires_, h.expires);
+      if (req_.waits && ticket_ == 0) {
+        ticket_ = t_->next_ticket++;
+        lock.waiters.emplace(ticket_, req_.mode);
+      }
+      if (lock.holders.empty()) return Attempt::lost();
+      return Attempt::lost(remaining(holder_expires_, now));
+    }
+    stop_waiting_locked();
+    auto fencing = ++lock.fencing;
+    auto grant = std::make_unique<MemoryGrant>(t_, req_.key, req_.token);
+    lock.holders.push_back(
+        {req_.token, req_.mode, fencing, now + req_.ttl, req_.metadata, grant.get()});
+    t_->changed_locked(lock);  // The next waiter may fit too (another reader).
+    return Attempt::won(std::move(grant), fencing);
   }
 
   bool wait(const Context& ctx, clock::time_point until) override {
     std::unique_lock lk(t_->mu);
-    // Wake at the holder's expiry too: expiry is lazy, nobody else announces it.
+    // Wake at the first holder's expiry too: expiry is lazy, nobody else announces it.
     auto limit = std::min({until, ctx.deadline(), holder_expires_});
     return t_->changed.wait_until(lk, ctx.stop_token(), limit,
-                                  [&] { return t_->version(req_.key) != seen_; });
+                                  [&] { return t_->locks[req_.key].version != seen_; });
+  }
+
+  bool async_wait(const Context& ctx, clock::time_point until, WaitDone done) override {
+    auto w = AsyncWait::start(ctx, std::min(until, holder_expires_), std::move(done));
+    std::lock_guard lk(t_->mu);
+    Table::Lock& lock = t_->locks[req_.key];
+    if (lock.version != seen_) {
+      w->notify();  // Changed since the attempt.
+      return true;
+    }
+    std::erase_if(lock.async_waits, [](auto& x) { return x->completed(); });
+    lock.async_waits.push_back(std::move(w));
+    return true;
+  }
+
+  void abandon() noexcept override { stop_waiting(); }
+
+ private:
+  void stop_waiting() noexcept {
+    std::lock_guard lk(t_->mu);
+    stop_waiting_locked();
+  }
+  void stop_waiting_locked() noexcept {
+    if (ticket_ == 0) return;
+    auto& lock = t_->locks[req_.key];
+    lock.waiters.erase(ticket_);
+    ticket_ = 0;
+    t_->changed_locked(lock);  // Whoever waited behind us may go now.
+    t_->tidy(req_.key);
+  }
+
+  std::shared_ptr<Table> t_;
+  AcquireRequest req_;
+  std::uint64_t seen_ = 0, ticket_ = 0;
+  clock::time_point holder_expires_ = clock::time_point::max();
+};
+
+// A lock's changes, from its change counter.
+class MemoryChangeWatch final : public Backend::ChangeWatch {
+ public:
+  MemoryChangeWatch(std::shared_ptr<Table> t, std::string key)
+      : t_(std::move(t)), key_(std::move(key)) {
+    std::lock_guard lk(t_->mu);
+    seen_ = t_->locks[key_].version;
+  }
+  ~MemoryChangeWatch() override {
+    std::lock_guard lk(t_->mu);
+    t_->tidy(key_);
+  }
+  bool wait(const Context& ctx, clock::time_point until) override {
+    std::unique_lock lk(t_->mu);
+    const bool changed =
+        t_->changed.wait_until(lk, ctx.stop_token(), std::min(until, ctx.deadline()),
+                               [&] { return t_->locks[key_].version != seen_; });
+    seen_ = t_->locks[key_].version;
+    return changed;
   }
 
  private:
   std::shared_ptr<Table> t_;
-  AcquireRequest req_;
+  std::string key_;
   std::uint64_t seen_ = 0;
-  clock::time_point holder_expires_ = clock::time_point::max();
 };
 
 class MemoryBackend final : public Backend {
@@ -104,99 +244,106 @@ class MemoryBackend final : public Backend {
   Capabilities capabilities() const override {
     Capabilities c;
     c.notifies = true;
+    c.fifo = true;
     c.binary_keys = true;
     c.min_ttl = milliseconds(1);
+    c.shared_mode = true;
+    c.permits_mode = true;
+    c.downgrades = true;
+    // Renewals are in-process calls: running due ones together on one scheduler worker costs
+    // nothing, and keeps the core's batch path exercised on the store every test runs.
+    c.extends_in_batches = true;
+    c.async_waits = true;
+    c.watches = true;
+    c.proclaims = true;
     return c;
   }
 
   std::unique_ptr<AcquireSession> start_acquire(const AcquireRequest& req) override {
-    check_open();
     return std::make_unique<MemorySession>(t_, req);
   }
 
-  bool release(const Context&, const std::string& key, const std::string& token) override {
-    check_open();
+  GrantResult release(const Context&, GrantState& grant) noexcept override {
+    auto& g = static_cast<MemoryGrant&>(grant);
     std::lock_guard lk(t_->mu);
-    t_->expire(key, clock::now());
-    auto it = t_->locks.find(key);
-    if (it == t_->locks.end() || it->second.token != token) return false;
-    t_->locks.erase(it);
-    ++t_->version(key);
-    t_->changed.notify_all();
-    return true;
+    Table::Lock& lock = t_->at(g.key);
+    auto it = std::find_if(lock.holders.begin(), lock.holders.end(),
+                           [&](const Table::Holder& h) { return h.token == g.token; });
+    if (it == lock.holders.end()) return GrantResult::not_held();
+    lock.holders.erase(it);
+    t_->changed_locked(lock);
+    return GrantResult::held();
   }
 
-  // Renewals are in-process calls: running due ones together on one scheduler worker costs
-  // nothing, and keeps the core's batch path exercised on the store every test runs.
-  bool extends_in_batches() const override { return true; }
-
-  bool extend(const Context&, const std::string& key, const std::string& token,
-              milliseconds ttl) override {
-    check_open();
+  GrantResult extend(const Context&, GrantState& grant, milliseconds ttl) noexcept override {
+    auto& g = static_cast<MemoryGrant&>(grant);
     std::lock_guard lk(t_->mu);
-    auto now = clock::now();
-    t_->expire(key, now);
-    auto it = t_->locks.find(key);
-    if (it == t_->locks.end() || it->second.token != token) return false;
-    it->second.expires = now + ttl;
-    return true;
+    auto* h = t_->held_by(g.key, g.token);
+    if (!h) return GrantResult::not_held();
+    h->expires = clock::now() + ttl;
+    return GrantResult::held();
+  }
+
+  GrantResult downgrade(const Context&, GrantState& grant) noexcept override {
+    auto& g = static_cast<MemoryGrant&>(grant);
+    std::lock_guard lk(t_->mu);
+    auto* h = t_->held_by(g.key, g.token);
+    if (!h) return GrantResult::not_held();
+    h->mode = LockMode::shared();
+    t_->changed_locked(t_->locks[g.key]);  // Waiting readers may join now.
+    return GrantResult::held();
+  }
+
+  GrantResult set_metadata(const Context&, GrantState& grant,
+                           const std::string& metadata) noexcept override {
+    auto& g = static_cast<MemoryGrant&>(grant);
+    std::lock_guard lk(t_->mu);
+    auto* h = t_->held_by(g.key, g.token);
+    if (!h) return GrantResult::not_held();
+    h->metadata = metadata;
+    t_->changed_locked(t_->locks[g.key]);
+    return GrantResult::held();
+  }
+
+  std::unique_ptr<ChangeWatch> watch_changes(const std::string& key) override {
+    return std::make_unique<MemoryChangeWatch>(t_, key);
   }
 
   Inspection inspect(const Context&, const std::string& key) override {
-    check_open();
     std::lock_guard lk(t_->mu);
-    auto now = clock::now();
-    t_->expire(key, now);
-    Inspection r;
-    r.info.key = key;
-    auto it = t_->locks.find(key);
-    if (it == t_->locks.end()) return r;
-    r.info.held = true;
-    r.info.fencing_token = it->second.fencing;
-    r.info.ttl_remaining = remaining(it->second.expires, now);
-    r.metadata = it->second.metadata;
+    auto r = inspection_of(key, t_->at(key), clock::now());
+    t_->tidy(key);
     return r;
   }
 
   std::vector<Inspection> list(const Context&, const std::string& prefix) override {
-    check_open();
     std::lock_guard lk(t_->mu);
     auto now = clock::now();
-    t_->expire_all(now);
     std::vector<Inspection> out;
     for (auto it = t_->locks.lower_bound(prefix);
          it != t_->locks.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
-      Inspection r;
-      r.info.key = it->first;
-      r.info.held = true;
-      r.info.fencing_token = it->second.fencing;
-      r.info.ttl_remaining = remaining(it->second.expires, now);
-      r.metadata = it->second.metadata;
-      out.push_back(std::move(r));
+      t_->expire(it->second, now);
+      if (!it->second.holders.empty()) out.push_back(inspection_of(it->first, it->second, now));
     }
     return out;
   }
 
   bool force_release(const Context&, const std::string& key) override {
-    check_open();
     std::lock_guard lk(t_->mu);
-    t_->expire(key, clock::now());
-    bool erased = t_->locks.erase(key) > 0;
-    if (erased) {
-      ++t_->version(key);
-      t_->changed.notify_all();
+    Table::Lock& lock = t_->at(key);
+    if (lock.holders.empty()) return false;
+    for (auto& h : lock.holders) {
+      if (h.grant) h.grant->report_lost();  // The holders learn at once.
     }
-    return erased;
+    lock.holders.clear();
+    t_->changed_locked(lock);
+    return true;
   }
 
-  void close() noexcept override { closed_ = true; }
+  void close() noexcept override {}
 
  private:
-  void check_open() const {
-    if (closed_) throw Error(errc::closed, "memory", "", "call");
-  }
   std::shared_ptr<Table> t_;
-  std::atomic<bool> closed_{false};
 };
 
 std::shared_ptr<Table> table_for(const std::string& name) {
@@ -235,8 +382,7 @@ void add_memory_schemes(SchemeTable& table) {
 namespace dlock {
 
 Store open(const MemoryConfig& config) {
-  return Store(
-      detail::make_store_core(detail::make_memory_backend(config.name), "memory://" + config.name));
+  return detail::make_store(detail::make_memory_backend(config.name), "memory://" + config.name);
 }
 
 }  // namespace dlock

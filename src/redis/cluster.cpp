@@ -63,13 +63,13 @@ std::shared_ptr<Connection> ClusterMap::for_slot(int slot) {
   return node_locked(a.host, a.port);
 }
 
-ClusterMap::Address ClusterMap::owner(int slot) {
+Address ClusterMap::owner(int slot) {
   std::lock_guard lk(mu_);
   auto owner = slot_owner_[static_cast<std::size_t>(slot)];
   return owner >= 0 ? owners_[static_cast<std::size_t>(owner)] : seeds_.front();
 }
 
-void ClusterMap::refresh(const Context& ctx, std::string_view scheme) {
+std::optional<Failure> ClusterMap::refresh(const Context& ctx) {
   std::vector<Address> candidates;
   {
     std::lock_guard lk(mu_);
@@ -78,29 +78,27 @@ void ClusterMap::refresh(const Context& ctx, std::string_view scheme) {
   }
   std::string last_error = "no cluster nodes";
   for (auto& cand : candidates) {
-    RespValue r;
-    try {
-      r = call(*node(cand.host, cand.port), ctx, scheme, "", "cluster slots", {"CLUSTER", "SLOTS"});
-    } catch (const Error& e) {
-      if (e.code() == errc::auth_failed || e.code() == errc::cancelled ||
-          e.code() == errc::closed || ctx.expired()) {
-        throw;
+    auto r = request(*node(cand.host, cand.port), ctx, {"CLUSTER", "SLOTS"});
+    if (!r.ok()) {
+      const errc code = r.failure().code;
+      if (code == errc::auth_failed || code == errc::cancelled || code == errc::closed ||
+          ctx.expired()) {
+        return r.failure();
       }
-      last_error = e.detail();
+      last_error = r.failure().detail;
       continue;
     }
-    if (r.is_error()) throw_server_error(scheme, "", "cluster slots", r.str);
+    if (r->is_error()) return server_failure(r->str);
     std::vector<Address> owners;
     std::array<std::int16_t, 16384> map;
     map.fill(-1);
-    for (auto& range : r.elements) {
+    for (auto& range : r->elements) {
       if (range.elements.size() < 3 || range.elements[2].elements.size() < 2) continue;
       const auto& m = range.elements[2].elements;
       Address a{m[0].str.empty() ? cand.host : m[0].str, static_cast<std::uint16_t>(m[1].integer)};
       std::int16_t idx = -1;
       for (std::size_t i = 0; i < owners.size(); ++i) {
-        if (owners[i].host == a.host && owners[i].port == a.port)
-          idx = static_cast<std::int16_t>(i);
+        if (owners[i] == a) idx = static_cast<std::int16_t>(i);
       }
       if (idx < 0) {
         owners.push_back(a);
@@ -118,9 +116,9 @@ void ClusterMap::refresh(const Context& ctx, std::string_view scheme) {
     std::lock_guard lk(mu_);
     owners_ = std::move(owners);
     slot_owner_ = map;
-    return;
+    return std::nullopt;
   }
-  throw Error(errc::unavailable, std::string(scheme), "", "cluster slots", last_error);
+  return Failure{errc::unavailable, last_error};
 }
 
 std::vector<std::shared_ptr<Connection>> ClusterMap::masters() {

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -19,11 +20,6 @@ int key_slot(std::string_view key);
 
 class ClusterMap {
  public:
-  struct Address {
-    std::string host;
-    std::uint16_t port = 0;
-  };
-
   /// `base` gives credentials and timeouts; host/port come from the map.
   ClusterMap(asio::io_context& io, ConnectionOptions base, std::vector<Address> seeds);
 
@@ -34,8 +30,8 @@ class ClusterMap {
   /// The connection to `host:port` (made on first use).
   std::shared_ptr<Connection> node(const std::string& host, std::uint16_t port);
   /// Reloads the slot map with CLUSTER SLOTS from a known node. Blocks (bounded by `ctx`).
-  /// Throws `Error` (unavailable, auth_failed...) when no node answers.
-  void refresh(const Context& ctx, std::string_view scheme);
+  /// Returns why no node answered (unavailable, auth_failed, cancelled...), if none did.
+  std::optional<Failure> refresh(const Context& ctx);
   /// Connections to every master of the current map.
   std::vector<std::shared_ptr<Connection>> masters();
   void close() noexcept;

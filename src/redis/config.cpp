@@ -4,7 +4,6 @@
 
 #include "core/url.hpp"
 #include "dlock/error.hpp"
-#include "redis/sentinel.hpp"
 
 namespace dlock::detail::redis {
 namespace {
@@ -15,11 +14,19 @@ using namespace std::chrono_literals;
   throw Error(errc::invalid_argument, scheme, "", "config", why);
 }
 
+// The query key that sets a field: its name, or its older alias (at most one of them).
+std::string spelled(const ParsedUrl& u, const std::string& name, const std::string& alias) {
+  const bool has_name = u.query.count(name) > 0, has_alias = u.query.count(alias) > 0;
+  if (has_name && has_alias) bad(u.scheme, "give '" + name + "' or its alias '" + alias + "'");
+  return has_alias ? alias : name;
+}
+
 // The query keys every scheme takes.
 void common_query(const ParsedUrl& u, RedisConfig& c) {
   c.prefix = query_string(u, "prefix", c.prefix);
   c.connect_timeout = query_duration(u, "connect_timeout", c.connect_timeout);
-  c.command_timeout = query_duration(u, "command_timeout", c.command_timeout);
+  c.request_timeout =
+      query_duration(u, spelled(u, "request_timeout", "command_timeout"), c.request_timeout);
   c.min_replicas = static_cast<int>(query_int(u, "min_replicas", 0, 0, 1000));
   c.replica_timeout = query_duration(u, "replica_timeout", c.replica_timeout);
 }
@@ -28,20 +35,21 @@ void common_query(const ParsedUrl& u, RedisConfig& c) {
 // keys, plus the TLS files and checks when `tls`.
 void check_direct_query_keys(const ParsedUrl& u, bool tls) {
   if (tls) {
-    check_query_keys(u, {"prefix", "connect_timeout", "command_timeout", "min_replicas",
-                         "replica_timeout", "ca", "cert", "key", "sni", "verify"});
+    check_query_keys(u, {"prefix", "connect_timeout", "request_timeout", "command_timeout",
+                         "min_replicas", "replica_timeout", "ca_file", "ca", "cert_file", "cert",
+                         "key_file", "key", "sni", "verify"});
   } else {
-    check_query_keys(
-        u, {"prefix", "connect_timeout", "command_timeout", "min_replicas", "replica_timeout"});
+    check_query_keys(u, {"prefix", "connect_timeout", "request_timeout", "command_timeout",
+                         "min_replicas", "replica_timeout"});
   }
 }
 
 // The TLS query keys (rediss:// and rediss+cluster://).
 void tls_query(const ParsedUrl& u, RedisConfig& c) {
   c.tls = true;
-  c.tls_ca_file = query_string(u, "ca", "");
-  c.tls_cert_file = query_string(u, "cert", "");
-  c.tls_key_file = query_string(u, "key", "");
+  c.ca_file = query_string(u, spelled(u, "ca_file", "ca"), "");
+  c.cert_file = query_string(u, spelled(u, "cert_file", "cert"), "");
+  c.key_file = query_string(u, spelled(u, "key_file", "key"), "");
   c.tls_sni = query_string(u, "sni", "");
   c.tls_verify = query_bool(u, "verify", true);
 }
@@ -55,10 +63,18 @@ int parse_db(const std::string& scheme, const std::string& text) {
 }
 
 // redis+sentinel://[user[:pass]@]s1:p1,s2:p2/<master>[/db][?...&sentinel_user=&sentinel_password=]
+// and rediss+sentinel:// (TLS to the sentinels and to the master, plus the TLS keys).
 RedisConfig parse_sentinel_url(const std::string& url) {
   auto u = parse_url(url, 26379);
-  check_query_keys(u, {"prefix", "connect_timeout", "command_timeout", "min_replicas",
-                       "replica_timeout", "sentinel_user", "sentinel_password"});
+  const bool tls = u.scheme == "rediss+sentinel";
+  if (tls) {
+    check_query_keys(u, {"prefix", "connect_timeout", "request_timeout", "command_timeout",
+                         "min_replicas", "replica_timeout", "sentinel_user", "sentinel_password",
+                         "ca_file", "ca", "cert_file", "cert", "key_file", "key", "sni", "verify"});
+  } else {
+    check_query_keys(u, {"prefix", "connect_timeout", "request_timeout", "command_timeout",
+                         "min_replicas", "replica_timeout", "sentinel_user", "sentinel_password"});
+  }
   if (u.endpoints.empty()) bad(u.scheme, "expected sentinels host:port,host:port");
   RedisConfig c;
   for (auto& e : u.endpoints) c.sentinels.push_back(RedisEndpoint{e.host, e.port});
@@ -76,6 +92,7 @@ RedisConfig parse_sentinel_url(const std::string& url) {
   common_query(u, c);
   c.sentinel_user = query_string(u, "sentinel_user", "");
   c.sentinel_password = query_string(u, "sentinel_password", "");
+  if (tls) tls_query(u, c);
   return c;
 }
 
@@ -101,8 +118,17 @@ RedisConfig parse_cluster_url(const std::string& url) {
 
 }  // namespace
 
+std::string scheme_of(const RedisConfig& c) {
+  const std::string s = c.tls ? "rediss" : "redis";
+  if (!c.cluster_nodes.empty()) return s + "+cluster";
+  if (!c.sentinels.empty()) return s + "+sentinel";
+  return s;
+}
+
 RedisConfig parse_redis_url(const std::string& url) {
-  if (url.starts_with("redis+sentinel://")) return parse_sentinel_url(url);
+  if (url.starts_with("redis+sentinel://") || url.starts_with("rediss+sentinel://")) {
+    return parse_sentinel_url(url);
+  }
   if (url.starts_with("redis+cluster://") || url.starts_with("rediss+cluster://")) {
     return parse_cluster_url(url);
   }
@@ -146,7 +172,7 @@ std::string redacted_url(const RedisConfig& c) {
     return s;
   }
   if (!c.sentinels.empty()) {
-    std::string s = "redis+sentinel://";
+    std::string s = c.tls ? "rediss+sentinel://" : "redis+sentinel://";
     if (!c.user.empty()) s += c.user + (c.password.empty() ? "@" : ":***@");
     if (c.user.empty() && !c.password.empty()) s += ":***@";
     for (std::size_t i = 0; i < c.sentinels.size(); ++i) {
@@ -169,10 +195,7 @@ std::string redacted_url(const RedisConfig& c) {
 }
 
 ConnectionOptions connection_options(const RedisConfig& c) {
-  const std::string scheme = !c.cluster_nodes.empty() ? (c.tls ? "rediss+cluster" : "redis+cluster")
-                             : !c.sentinels.empty()   ? "redis+sentinel"
-                             : c.tls                  ? "rediss"
-                                                      : "redis";
+  const std::string scheme = scheme_of(c);
   if (!c.cluster_nodes.empty()) {
     if (!c.sentinels.empty()) bad(scheme, "Cluster and Sentinel exclude each other");
     if (c.db != 0) bad(scheme, "a cluster has only database 0");
@@ -184,11 +207,10 @@ ConnectionOptions connection_options(const RedisConfig& c) {
     bad(scheme, "empty host");
   }
   if (!c.sentinels.empty() && c.sentinel_master.empty()) bad(scheme, "no sentinel_master");
-  if (!c.sentinels.empty() && c.tls) bad(scheme, "TLS with Sentinel is not supported yet");
   if (c.port == 0) bad(scheme, "port 0");
   if (c.db < 0) bad(scheme, "negative database number");
   if (c.connect_timeout.count() <= 0) bad(scheme, "connect_timeout must be > 0");
-  if (c.command_timeout.count() <= 0) bad(scheme, "command_timeout must be > 0");
+  if (c.request_timeout.count() <= 0) bad(scheme, "request_timeout must be > 0");
   if (c.min_replicas < 0) bad(scheme, "min_replicas must be >= 0");
   if (c.min_replicas > 0 && c.replica_timeout.count() <= 0) {
     bad(scheme, "replica_timeout must be > 0");
@@ -196,7 +218,7 @@ ConnectionOptions connection_options(const RedisConfig& c) {
   if (!c.prefix.empty() && c.prefix.front() == '{') {
     bad(scheme, "the prefix must not start with '{' (companion keys do)");
   }
-  if (c.tls_cert_file.empty() != c.tls_key_file.empty()) {
+  if (c.cert_file.empty() != c.key_file.empty()) {
     bad(scheme, "a client certificate needs its key, and the reverse");
   }
   ConnectionOptions o;
@@ -208,38 +230,39 @@ ConnectionOptions connection_options(const RedisConfig& c) {
   o.db = c.db;
   o.connect_timeout = c.connect_timeout;
   // A grant's WAIT holds up the shared connection for up to replica_timeout: allow for it.
-  o.command_timeout = c.command_timeout + (c.min_replicas > 0 ? c.replica_timeout : 0ms);
+  o.request_timeout = c.request_timeout + (c.min_replicas > 0 ? c.replica_timeout : 0ms);
   if (!c.sentinels.empty()) {
-    std::vector<SentinelLocator::Address> sentinels;
+    std::vector<Address> sentinels;
     for (auto& e : c.sentinels) {
       if (e.host.empty() || e.port == 0) bad(scheme, "bad sentinel address");
       sentinels.push_back({e.host, e.port});
     }
-    o.locator =
-        std::make_shared<SentinelLocator>(std::move(sentinels), c.sentinel_master, c.sentinel_user,
-                                          c.sentinel_password, c.connect_timeout);
+    o.sentinels = std::make_shared<Sentinels>(std::move(sentinels), c.sentinel_master,
+                                              c.sentinel_user, c.sentinel_password);
   }
   if (c.tls) {
     auto ctx = std::make_shared<asio::ssl::context>(asio::ssl::context::tls_client);
     std::error_code ec;
-    if (c.tls_ca_file.empty()) {
+    if (c.ca_file.empty()) {
       ctx->set_default_verify_paths(ec);
     } else {
-      ctx->load_verify_file(c.tls_ca_file, ec);
+      ctx->load_verify_file(c.ca_file, ec);
     }
     if (ec) bad(scheme, "cannot load the CA certificates: " + ec.message());
-    if (!c.tls_cert_file.empty()) {
-      ctx->use_certificate_chain_file(c.tls_cert_file, ec);
+    if (!c.cert_file.empty()) {
+      ctx->use_certificate_chain_file(c.cert_file, ec);
       if (ec) bad(scheme, "cannot load the client certificate: " + ec.message());
-      ctx->use_private_key_file(c.tls_key_file, asio::ssl::context::pem, ec);
+      ctx->use_private_key_file(c.key_file, asio::ssl::context::pem, ec);
       if (ec) bad(scheme, "cannot load the client key: " + ec.message());
     }
     ctx->set_verify_mode(c.tls_verify ? asio::ssl::verify_peer : asio::ssl::verify_none);
     o.tls = std::move(ctx);
-    // A cluster's nodes are reached at the addresses in its slot map (usually IPs), each
-    // verified under its own address: `host` is not used then, and `sni` (if set) names
+    // A cluster's nodes are reached at the addresses in its slot map, a Sentinel group's
+    // master and sentinels at the addresses the sentinels and the URL give (usually IPs),
+    // each verified under its own address: `host` is not used then, and `sni` (if set) names
     // every node.
-    o.tls_name = !c.tls_sni.empty() ? c.tls_sni : c.cluster_nodes.empty() ? c.host : "";
+    const bool one_node = c.cluster_nodes.empty() && c.sentinels.empty();
+    o.tls_name = !c.tls_sni.empty() ? c.tls_sni : one_node ? c.host : "";
     o.tls_verify = c.tls_verify;
   }
   return o;

@@ -1,59 +1,31 @@
 // One multiplexed connection to one Redis node. `PushConnection` is driven by an I/O thread
 // (Asio, optional TLS); plain-TCP command connections are driven by their callers instead
-// (direct_connection.hpp).
+// (direct_connection.hpp). Both are thin I/O shells over `ConnectionFsm` (connecting,
+// handshake, Sentinel lookup, backoff, stale detection) and `Pipeline` (the reply queue).
 //
 // Any thread may submit requests; they are queued and, while a write is in flight, gathered
-// into the next write (automatic pipelining). Replies are matched in order by `Pipeline`.
-// The connection connects on first use, runs AUTH / SELECT / PING before any request, and
-// reconnects with backoff after a failure; requests in flight when it drops fail with a typed
-// `Failure`, never hang.
+// into the next write (automatic pipelining). Replies are matched in order. The connection
+// connects on first use and reconnects with backoff after a failure; requests in flight when
+// it drops fail with a typed `Failure`, never hang. This layer knows nothing of lock keys or
+// steps: it returns failures, and the store names them (router.hpp).
 #pragma once
 
-#include <atomic>
 #include <chrono>
-#include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <stop_token>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "dlock/context.hpp"
+#include "redis/connection_options.hpp"
 #include "redis/pipeline.hpp"
 
 namespace asio {
 class io_context;
-namespace ssl {
-class context;
-}
 }  // namespace asio
 
 namespace dlock::detail::redis {
-
-class SentinelLocator;
-
-/// Where and how to connect.
-struct ConnectionOptions {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
-  std::string user;
-  std::string password;
-  bool has_password = false;
-  int db = 0;
-  std::chrono::milliseconds connect_timeout{2000};
-  std::chrono::milliseconds command_timeout{2000};
-  /// TLS: set for rediss://. `tls_name` is the SNI and the name verified in the certificate.
-  std::shared_ptr<asio::ssl::context> tls;
-  std::string tls_name;
-  bool tls_verify = true;
-  /// A subscriber connection skips SELECT (pub/sub ignores databases).
-  bool subscriber = false;
-  /// Sentinel: asked for the master's address before each connect (host/port are then
-  /// ignored); the handshake also checks with ROLE that the node is a master.
-  std::shared_ptr<SentinelLocator> locator;
-};
 
 /// The thread that runs every connection of one store object.
 class IoThread {
@@ -87,7 +59,7 @@ class Connection {
   /// later are dropped.
   virtual bool exchange(std::vector<std::string> wires, std::vector<Outcome>& outcomes,
                         clock::time_point deadline, std::stop_token stop) = 0;
-  /// Drops the connection if its oldest request has waited longer than the command timeout
+  /// Drops the connection if its oldest request has waited longer than the request timeout
   /// (a server that accepts and never answers). Never blocks.
   virtual void check_stale() = 0;
   /// Drops the connection (requests in flight fail with `unavailable`); the next request
@@ -116,22 +88,15 @@ class PushConnection : public Connection {
   virtual void submit(std::string wire, ReplyHandler handler) = 0;
 };
 
-/// The commands sent on every new connection before any request: AUTH, SELECT, ROLE (for
-/// Sentinel, to check the node is a master) and PING.
-std::vector<std::vector<std::string>> handshake_commands(const ConnectionOptions& options);
-/// Why the connection must not be used, given the outcome of handshake command `command`.
-std::optional<Failure> handshake_failure(const std::string& command, const Outcome& out);
+/// Sends one command and blocks for its reply, bounded by `ctx`, the request timeout (plus
+/// the connect timeout while not connected). Returns the reply (a RESP error reply is a
+/// reply) or the failure: `timeout`, `cancelled`, `unavailable`, `closed`, `protocol_error`.
+Outcome request(Connection& conn, const Context& ctx, const std::vector<std::string_view>& args);
 
-/// Sends one command and blocks for its reply, bounded by `ctx`, the command timeout (plus
-/// the connect timeout while not connected). A RESP error reply is returned, not thrown.
-/// Throws `Error`: `timeout`, `cancelled`, `unavailable`, `closed`, naming `scheme/key/step`.
-RespValue call(Connection& conn, const Context& ctx, std::string_view scheme,
-               const std::string& key, const std::string& step,
-               const std::vector<std::string_view>& args);
-
-/// Sends several commands at once (one write) and blocks for all replies, like `call`.
-std::vector<RespValue> call_many(Connection& conn, const Context& ctx, std::string_view scheme,
-                                 const std::string& key, const std::string& step,
-                                 const std::vector<std::vector<std::string_view>>& commands);
+/// Sends several commands at once (one write) and blocks for all replies, like `request`.
+/// Returns every reply, or the first failure.
+Result<std::vector<RespValue>> request_many(
+    Connection& conn, const Context& ctx,
+    const std::vector<std::vector<std::string_view>>& commands);
 
 }  // namespace dlock::detail::redis

@@ -1,83 +1,72 @@
 #include "redis/direct_connection.hpp"
 
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
-#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
-#include <cstring>
-#include <deque>
 #include <mutex>
 
-#include "redis/errors.hpp"
-#include "redis/sentinel.hpp"
+#include "redis/connection_fsm.hpp"
+#include "redis/poller.hpp"
 
 namespace dlock::detail::redis {
 namespace {
 
 using clock = std::chrono::steady_clock;
-using std::chrono::milliseconds;
+using Step = ConnectionFsm::Step;
 
-// One exchange() of one thread. Shared with the request queues, which outlive a caller that
-// gave up (its replies still arrive, in order, and are dropped).
+// One exchange() of one thread. Shared with the handlers of its requests in the pipeline,
+// which outlive a caller that gave up (its replies still arrive, in order, and are dropped).
 struct Call {
-  explicit Call(std::size_t n) : outcomes(n), remaining(n) {}
+  Call(std::size_t n, std::uint64_t tag) : outcomes(n), remaining(n), tag(tag) {}
   std::vector<Outcome> outcomes;
   std::size_t remaining;
-  bool abandoned = false;  // The caller returned: never hand it the lead, never send its rest.
+  const std::uint64_t tag;  // Its requests' tag in the pipeline.
   std::condition_variable_any cv;
 };
 
-struct Request {
-  std::shared_ptr<Call> call;
-  std::size_t index = 0;
-  std::string wire;  // Until written.
-  clock::time_point sent{};
-};
-
-int poll_timeout_ms(clock::time_point until) {
-  auto left = until - clock::now();
-  if (left <= clock::duration::zero()) return 0;
-  return static_cast<int>(
-      std::min<long long>(std::chrono::ceil<milliseconds>(left).count(), 1 << 30));
-}
-
-std::string errno_text(const char* what, int err) {
-  return std::string(what) + ": " + std::strerror(err);
-}
+const Failure kClosed{errc::closed, "store closed"};
 
 class DirectConnection final : public Connection {
  public:
-  explicit DirectConnection(ConnectionOptions o)
-      : opts_(std::move(o)), wake_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
+  explicit DirectConnection(ConnectionOptions o) : fsm_(std::move(o)) {}
 
   ~DirectConnection() override {
     if (fd_ >= 0) ::close(fd_);
-    if (wake_fd_ >= 0) ::close(wake_fd_);
   }
 
   bool exchange(std::vector<std::string> wires, std::vector<Outcome>& outcomes,
                 clock::time_point deadline, std::stop_token stop) override {
-    auto call = std::make_shared<Call>(wires.size());
     std::unique_lock lk(mu_);
+    auto call = std::make_shared<Call>(wires.size(), ++last_tag_);
     if (closed_) {
-      for (auto& o : call->outcomes) o = Outcome{std::nullopt, closed_failure()};
+      for (auto& o : call->outcomes) o = Outcome(kClosed);
       outcomes = std::move(call->outcomes);
       return true;
     }
     for (std::size_t i = 0; i < wires.size(); ++i) {
-      unwritten_.push_back(Request{call, i, std::move(wires[i]), {}});
+      pipeline_.enqueue(
+          std::move(wires[i]),
+          [this, call, i](Outcome&& out) {
+            call->outcomes[i] = std::move(out);
+            if (--call->remaining > 0) return;
+            if (defer_notify_) {
+              woken_.push_back(call);
+            } else {
+              call->cv.notify_one();
+            }
+          },
+          call->tag);
     }
+    waiting_.push_back(call.get());
     // While a leader waits for replies, write ours now (waking the leader to write them
     // measured no faster, and a lone follower would wait for the leader's reply first).
-    if (leader_ && state_ == State::up) flush_locked();
+    if (leader_ && fsm_.ready()) flush_locked();
     while (call->remaining > 0) {
       if (!leader_) {
         leader_ = true;
@@ -86,7 +75,7 @@ class DirectConnection final : public Connection {
         lk.lock();
         leader_ = false;
         if (!done && call->remaining > 0) {
-          call->abandoned = true;
+          give_up_locked(*call);
           pass_lead_locked();
           return false;
         }
@@ -95,10 +84,11 @@ class DirectConnection final : public Connection {
       // A follower: the leader completes our requests, or leaves and hands us its role.
       if (!call->cv.wait_until(lk, stop, deadline,
                                [&] { return call->remaining == 0 || !leader_; })) {
-        call->abandoned = true;
+        give_up_locked(*call);
         return false;
       }
     }
+    std::erase(waiting_, call.get());
     if (!leader_) pass_lead_locked();  // We may have been handed the role as our reply came.
     outcomes = std::move(call->outcomes);
     return true;
@@ -106,16 +96,14 @@ class DirectConnection final : public Connection {
 
   void check_stale() override {
     std::lock_guard lk(mu_);
-    // A leader enforces the command timeout itself.
-    if (!leader_ && state_ == State::up && !in_flight_.empty() &&
-        clock::now() - in_flight_.front().sent >= opts_.command_timeout) {
-      drop_locked(stale_failure());
-    }
+    // A leader enforces the request timeout itself.
+    if (leader_) return;
+    if (auto why = fsm_.stale(pipeline_.oldest_sent(), clock::now())) drop_locked(*why);
   }
 
   void reset() override {
     std::lock_guard lk(mu_);
-    if (state_ != State::up) return;
+    if (!fsm_.ready()) return;
     const Failure why{errc::unavailable, "connection reset: the node is not a master"};
     if (leader_) {
       reset_reason_ = why;
@@ -129,65 +117,52 @@ class DirectConnection final : public Connection {
     std::lock_guard lk(mu_);
     if (closed_) return;
     closed_ = true;
-    fail_all_locked(closed_failure());
+    pipeline_.fail_all(kClosed);
     if (fd_ >= 0) {
       if (leader_) {
         ::shutdown(fd_, SHUT_RDWR);  // The leader wakes and closes it.
       } else {
-        drop_locked(closed_failure());
+        drop_locked(kClosed);
       }
     }
-    wake();
+    poller_.wake();
   }
 
   bool ready() const override { return up_flag_.load(std::memory_order_relaxed); }
-  const ConnectionOptions& options() const override { return opts_; }
+  const ConnectionOptions& options() const override { return fsm_.options(); }
 
  private:
-  enum class State { down, connecting, up };
-
-  static Failure closed_failure() { return Failure{errc::closed, "store closed"}; }
-  Failure stale_failure() const {
-    return Failure{errc::timeout, "no reply within the command timeout (" +
-                                      std::to_string(opts_.command_timeout.count()) +
-                                      " ms); connection reset"};
+  // The caller returns without its outcomes: its unwritten requests must not run.
+  void give_up_locked(Call& call) {
+    pipeline_.withdraw(call.tag);
+    std::erase(waiting_, &call);
   }
 
   // The leader's loop: connects, writes, reads and completes requests (everybody's) until
   // `mine` is complete (true) or the deadline passes or a stop is requested (false).
   bool lead(Call& mine, clock::time_point deadline, const std::stop_token& stop) {
-    std::stop_callback on_stop(stop, [this] { wake(); });
+    std::stop_callback on_stop(stop, [this] { poller_.wake(); });
     std::unique_lock lk(mu_);
     for (;;) {
       if (mine.remaining == 0) return true;
       if (stop.stop_requested() || clock::now() >= deadline) return false;
-      if (state_ != State::up) {
-        if (clock::now() < next_connect_) {  // Backing off after a failed connect.
-          const auto until = std::min(next_connect_, deadline);
-          lk.unlock();
-          wait_fd(-1, 0, until);
-          lk.lock();
-          continue;
-        }
-        state_ = State::connecting;
-        lk.unlock();
-        connect(deadline, stop);
-        lk.lock();
+      if (!fsm_.ready()) {
+        connect(lk, deadline, stop);
         continue;
       }
-      if (in_flight_.empty() && clock::now() - last_reply_ >= kProbeIdleAfter) {
+      if (fsm_.probe_due(pipeline_.in_flight() > 0, clock::now())) {
         probe_idle_locked();
+        if (!fsm_.ready()) continue;
       }
-      if (state_ != State::up) continue;
       flush_locked();
       const int fd = fd_;
       const bool want_write = !outbuf_.empty();
       auto until = deadline;
-      if (!in_flight_.empty()) {
-        until = std::min(until, in_flight_.front().sent + opts_.command_timeout);
+      if (auto oldest = pipeline_.oldest_sent()) {
+        until = std::min(until, *oldest + fsm_.options().request_timeout);
       }
       lk.unlock();
-      const int ready = wait_fd(fd, POLLIN | (want_write ? POLLOUT : 0), until);
+      const int ready = poller_.wait(fd, POLLIN | (want_write ? POLLOUT : 0), until);
       ssize_t n = 0;
       int err = 0;
       bool malformed = false;
@@ -204,28 +179,36 @@ class DirectConnection final : public Connection {
               Failure{errc::unavailable, "connection closed by the server"}));
         } else if (n < 0 && err != EAGAIN && err != EINTR) {
           drop_locked(Failure{errc::unavailable, errno_text("read", err)});
-        } else if (malformed || replies_.size() > in_flight_.size()) {
-          drop_locked(Failure{errc::protocol_error, "malformed or unexpected reply"});
-        } else if (!replies_.empty()) {
-          // Complete the oldest requests in order; wake their callers outside the lock, so
-          // they do not wake only to wait for it.
-          last_reply_ = clock::now();
-          for (auto& reply : replies_) {
-            if (complete_locked(in_flight_.front(), Outcome{std::move(reply), {}}, false)) {
-              woken_.push_back(in_flight_.front().call);
-            }
-            in_flight_.pop_front();
-          }
-          lk.unlock();
-          for (auto& c : woken_) c->cv.notify_one();
-          woken_.clear();
-          lk.lock();
+        } else if (!replies_.empty() || malformed) {
+          deliver_locked(lk, malformed);
         }
-      } else if (ready == 0 && !in_flight_.empty() &&
-                 clock::now() - in_flight_.front().sent >= opts_.command_timeout) {
-        drop_locked(stale_failure());  // A server that accepts and never answers.
+      } else if (ready == 0) {
+        if (auto why = fsm_.stale(pipeline_.oldest_sent(), clock::now())) drop_locked(*why);
       }
     }
+  }
+
+  // Completes the oldest requests in order with the replies parsed; wakes their callers
+  // outside the lock, so they do not wake only to wait for it.
+  void deliver_locked(std::unique_lock<std::mutex>& lk, bool malformed) {
+    fsm_.on_reply(clock::now());
+    defer_notify_ = true;
+    bool in_step = true;
+    for (auto& reply : replies_) {
+      if (!pipeline_.deliver(std::move(reply))) {
+        in_step = false;
+        break;
+      }
+    }
+    defer_notify_ = false;
+    if (malformed || !in_step) {
+      drop_locked(Failure{errc::protocol_error, "malformed or unexpected reply"});
+    }
+    if (woken_.empty()) return;
+    lk.unlock();
+    for (auto& c : woken_) c->cv.notify_one();
+    woken_.clear();  // Only the leader fills and empties it.
+    lk.lock();
   }
 
   // Parses `n` bytes read into `replies_` (the leader's, without the lock); false if malformed.
@@ -239,197 +222,119 @@ class DirectConnection final : public Connection {
     }
   }
 
-  // An idle connection that the server closed (its `timeout`, a restart) is noticed before a
-  // request is written into it, so that the request goes out on a fresh connection. Not
-  // checked on a connection that answered within the last moment (it costs a system call).
-  static constexpr auto kProbeIdleAfter = milliseconds(20);
+  // An idle connection that the server closed is noticed before a request is written into
+  // it; its queued requests stay queued for the next connection.
   void probe_idle_locked() {
     pollfd p{fd_, POLLIN | POLLRDHUP, 0};
-    if (::poll(&p, 1, 0) > 0) close_socket_locked();  // Its queued requests stay queued.
+    if (::poll(&p, 1, 0) > 0) close_socket_locked();
   }
 
-  // Called by the leader with the lock released; leaves the state up, or down with the
-  // unwritten requests failed (unless the caller's own deadline or stop cut the attempt).
-  void connect(clock::time_point deadline, const std::stop_token& stop) {
-    const auto timeout_at = clock::now() + opts_.connect_timeout;
-    const auto until = std::min(timeout_at, deadline);
-    Failure why;
-    int fd = open_socket(until, why);
-    if (fd >= 0 && !handshake(fd, until, why)) {
-      ::close(fd);
-      fd = -1;
-    }
-    std::lock_guard lk(mu_);
-    if (fd >= 0 && !closed_) {
-      fd_ = fd;
-      last_reply_ = clock::now();
-      state_ = State::up;
-      up_flag_ = true;
-      failures_ = 0;
-      parser_.emplace();
-      reset_reason_.reset();
-      return;
-    }
-    if (fd >= 0) ::close(fd);
-    state_ = State::down;
-    if (closed_) return;
-    const bool cut_short =
-        stop.stop_requested() || (deadline < timeout_at && clock::now() >= deadline);
-    if (cut_short) return;  // Not the store's fault: the next leader tries again.
-    ++failures_;
-    const auto delay = milliseconds(50) * (1 << std::min(failures_ - 1, 6));
-    next_connect_ = clock::now() + std::min<milliseconds>(delay, milliseconds(2000));
-    std::deque<Request> failed;
-    failed.swap(unwritten_);
-    for (auto& r : failed) complete_locked(r, Outcome{std::nullopt, why});
-  }
-
-  // Resolves (asking the sentinels first, if any) and connects; -1 with `why` on failure.
-  int open_socket(clock::time_point until, Failure& why) {
-    std::string host = opts_.host;
-    std::uint16_t port = opts_.port;
-    if (opts_.locator) {
-      SentinelLocator::Address master;
-      std::string error;
-      if (!opts_.locator->locate(master, error)) {
-        why = Failure{errc::unavailable, "sentinel: " + error};
-        return -1;
-      }
-      host = master.host;
-      port = master.port;
-    }
-    addrinfo hints{};
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_NUMERICSERV;
-    addrinfo* found = nullptr;
-    const int rc = ::getaddrinfo(host.c_str(), std::to_string(port).c_str(), &hints, &found);
-    if (rc != 0) {
-      why = Failure{errc::unavailable, std::string("resolve: ") + ::gai_strerror(rc)};
-      return -1;
-    }
-    why = Failure{errc::unavailable, "connect: no address for " + host};
+  // One connection attempt by the leader, performing the state machine's steps with blocking
+  // I/O (the lock released meanwhile). Leaves the connection up, or down with the queued
+  // requests failed, or (cut short by the caller's deadline or stop, or a backoff to wait
+  // out) down with them still queued.
+  void connect(std::unique_lock<std::mutex>& lk, clock::time_point deadline,
+               const std::stop_token& stop) {
+    Step step = fsm_.start(clock::now());
     int fd = -1;
-    for (addrinfo* a = found; a && fd < 0; a = a->ai_next) {
-      fd = ::socket(a->ai_family, a->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, a->ai_protocol);
-      if (fd < 0) {
-        why = Failure{errc::unavailable, errno_text("socket", errno)};
-        continue;
-      }
-      int err = ::connect(fd, a->ai_addr, a->ai_addrlen) == 0 ? 0 : errno;
-      if (err == EINPROGRESS) {
-        if (wait_fd(fd, POLLOUT, until) & POLLOUT) {
-          socklen_t len = sizeof err;
-          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-        } else {
-          err = ETIMEDOUT;
-        }
-      }
-      if (err != 0) {
-        why = err == ETIMEDOUT ? connect_timeout_failure()
-                               : Failure{errc::unavailable, errno_text("connect", err)};
-        ::close(fd);
-        fd = -1;
-        if (clock::now() >= until) break;
-      }
-    }
-    ::freeaddrinfo(found);
-    if (fd >= 0) {
-      int one = 1;
-      ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    }
-    return fd;
-  }
-
-  Failure connect_timeout_failure() const {
-    return Failure{errc::unavailable, "no connection within the connect timeout (" +
-                                          std::to_string(opts_.connect_timeout.count()) + " ms)"};
-  }
-
-  // AUTH, SELECT, ROLE, PING before any request, within the connect timeout.
-  bool handshake(int fd, clock::time_point until, Failure& why) {
-    const auto cmds = handshake_commands(opts_);
-    std::string out;
-    for (auto& c : cmds) out += format_command(std::vector<std::string_view>(c.begin(), c.end()));
-    std::size_t sent = 0;
-    while (sent < out.size()) {
-      const ssize_t n = ::send(fd, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-      if (n > 0) {
-        sent += static_cast<std::size_t>(n);
-      } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
-        why = Failure{errc::unavailable, errno_text("write", errno)};
-        return false;
-      } else if (!(wait_fd(fd, POLLOUT, until) & POLLOUT)) {
-        why = connect_timeout_failure();
-        return false;
-      }
-    }
-    RespParser parser;
-    std::size_t answered = 0;
-    try {
-      while (answered < cmds.size()) {
-        if (auto reply = parser.next()) {
-          if (auto bad = handshake_failure(cmds[answered][0], Outcome{std::move(reply), {}})) {
-            why = *bad;
-            return false;
+    auto close_fd = [&] {
+      if (fd >= 0) ::close(fd);
+      fd = -1;
+    };
+    for (;;) {
+      // After I/O without the lock: was the attempt cut short (not the store's fault)?
+      auto cut_short = [&] {
+        if (!closed_ && !stop.stop_requested() && clock::now() < deadline) return false;
+        fsm_.abort();
+        close_fd();
+        return true;
+      };
+      const auto until = std::min(step.deadline, deadline);
+      switch (step.kind) {
+        case Step::Kind::wait:  // Backing off after a failed attempt.
+          lk.unlock();
+          poller_.wait(-1, 0, until);
+          lk.lock();
+          return;
+        case Step::Kind::connect: {
+          close_fd();
+          Failure why;
+          lk.unlock();
+          fd = poller_.connect(step.target, until, why);
+          lk.lock();
+          if (cut_short()) return;
+          if (fd >= 0) {
+            step = fsm_.on_connected(clock::now());
+          } else if (clock::now() >= step.deadline) {
+            step = fsm_.on_timeout(clock::now());
+          } else {
+            step = fsm_.on_io_error(why, clock::now());
           }
-          ++answered;
           continue;
         }
-        if (!(wait_fd(fd, POLLIN, until) & POLLIN)) {
-          why = connect_timeout_failure();
-          return false;
+        case Step::Kind::write: {
+          Failure why;
+          lk.unlock();
+          const bool sent = poller_.send_all(fd, step.wire, until, why);
+          lk.lock();
+          if (cut_short()) return;
+          if (!sent) {
+            step = clock::now() >= step.deadline ? fsm_.on_timeout(clock::now())
+                                                 : fsm_.on_io_error(why, clock::now());
+            continue;
+          }
+          step.kind = Step::Kind::read;
+          continue;
         }
-        const ssize_t n = ::recv(fd, buf_.data(), buf_.size(), MSG_DONTWAIT);
-        if (n == 0) {
-          why = Failure{errc::unavailable, "connection closed by the server"};
-          return false;
+        case Step::Kind::read: {
+          lk.unlock();
+          const int got = poller_.wait(fd, POLLIN, until);
+          ssize_t n = 0;
+          int err = 0;
+          if (got & POLLIN) {
+            n = ::recv(fd, buf_.data(), buf_.size(), MSG_DONTWAIT);
+            err = n < 0 ? errno : 0;
+          }
+          lk.lock();
+          if (cut_short()) return;
+          if (!(got & POLLIN)) {
+            if (clock::now() >= step.deadline) step = fsm_.on_timeout(clock::now());
+          } else if (n == 0) {
+            step = fsm_.on_io_error(Failure{errc::unavailable, "connection closed by the server"},
+                                    clock::now());
+          } else if (n < 0) {
+            if (err != EAGAIN && err != EINTR) {
+              step = fsm_.on_io_error(Failure{errc::unavailable, errno_text("read", err)},
+                                      clock::now());
+            }
+          } else {
+            step = fsm_.on_bytes(buf_.data(), static_cast<std::size_t>(n), clock::now());
+          }
+          continue;
         }
-        if (n < 0 && errno != EAGAIN && errno != EINTR) {
-          why = Failure{errc::unavailable, errno_text("read", errno)};
-          return false;
-        }
-        if (n > 0) parser.feed(buf_.data(), static_cast<std::size_t>(n));
+        case Step::Kind::ready:
+          fd_ = fd;
+          up_flag_ = true;
+          parser_.emplace();
+          reset_reason_.reset();
+          return;
+        case Step::Kind::failed:
+          close_fd();
+          pipeline_.fail_all(step.failure);
+          return;
       }
-    } catch (const std::runtime_error&) {
-      why = Failure{errc::protocol_error, "malformed reply to the handshake"};
-      return false;
     }
-    return true;
-  }
-
-  // Waits until `fd` (if any) has one of `events`, the wake-up descriptor fires or `until`;
-  // returns the events of `fd` (0 when woken or timed out).
-  int wait_fd(int fd, short events, clock::time_point until) {
-    pollfd p[2] = {{wake_fd_, POLLIN, 0}, {fd, events, 0}};
-    const int r = ::poll(p, fd >= 0 ? 2 : 1, poll_timeout_ms(until));
-    if (r <= 0) return 0;
-    if (p[0].revents) {
-      std::uint64_t drained;
-      [[maybe_unused]] auto ignored = ::read(wake_fd_, &drained, sizeof drained);
-    }
-    // An error or hang-up is reported as readable: the read that follows says what it was.
-    int got = fd >= 0 ? p[1].revents : 0;
-    if (got & (POLLERR | POLLHUP)) got |= POLLIN | (events & POLLOUT);
-    return got & (events | POLLIN);
-  }
-
-  void wake() {
-    const std::uint64_t one = 1;
-    [[maybe_unused]] auto ignored = ::write(wake_fd_, &one, sizeof one);
   }
 
   // Moves the unwritten requests in flight and writes what the socket takes now; the leader
   // writes the rest when the socket is writable again.
   void flush_locked() {
-    const auto now = clock::now();
-    while (!unwritten_.empty()) {
-      Request r = std::move(unwritten_.front());
-      unwritten_.pop_front();
-      if (r.call->abandoned) continue;  // Nobody waits for it: do not run it.
-      outbuf_ += r.wire;
-      r.wire = std::string();
-      r.sent = now;
-      in_flight_.push_back(std::move(r));
+    if (pipeline_.has_unwritten()) {
+      if (outbuf_.empty()) {
+        outbuf_ = pipeline_.take_batch(clock::now());
+      } else {
+        outbuf_ += pipeline_.take_batch(clock::now());
+      }
     }
     std::size_t sent = 0;
     while (sent < outbuf_.size()) {
@@ -446,34 +351,17 @@ class DirectConnection final : public Connection {
     outbuf_.erase(0, sent);
   }
 
-  // Records an outcome; returns whether that completed the call (then notified, if `notify`).
-  bool complete_locked(Request& r, Outcome&& out, bool notify = true) {
-    r.call->outcomes[r.index] = std::move(out);
-    if (--r.call->remaining > 0) return false;
-    if (notify) r.call->cv.notify_one();
-    return true;
-  }
-
-  void fail_all_locked(const Failure& why) {
-    std::deque<Request> failed;
-    failed.swap(in_flight_);
-    for (auto& r : unwritten_) failed.push_back(std::move(r));
-    unwritten_.clear();
-    for (auto& r : failed) complete_locked(r, Outcome{std::nullopt, why});
-  }
-
   // Closes the socket and fails every request. Only the leader, or anyone while there is no
   // leader, may call it (the leader polls the descriptor without the lock).
   void drop_locked(const Failure& why) {
     close_socket_locked();
-    fail_all_locked(why);
+    pipeline_.fail_all(why);
   }
 
   void close_socket_locked() {
     if (fd_ >= 0) ::close(fd_);
     fd_ = -1;
-    if (state_ == State::up) next_connect_ = clock::now();  // A healthy connection retries at once.
-    state_ = State::down;
+    fsm_.on_dropped(clock::now());
     up_flag_ = false;
     outbuf_.clear();
     parser_.reset();
@@ -482,35 +370,32 @@ class DirectConnection final : public Connection {
 
   // Wakes the first caller still waiting, to lead.
   void pass_lead_locked() {
-    for (auto* q : {&in_flight_, &unwritten_}) {
-      for (auto& r : *q) {
-        if (!r.call->abandoned && r.call->remaining > 0) {
-          r.call->cv.notify_one();
-          return;
-        }
+    for (Call* c : waiting_) {
+      if (c->remaining > 0) {
+        c->cv.notify_one();
+        return;
       }
     }
   }
 
-  const ConnectionOptions opts_;
-  const int wake_fd_;  // Wakes a leader's poll: a stop request, close().
+  Poller poller_;  // The leader waits in it; a stop request or close() wakes it.
   std::mutex mu_;
   // Guarded by mu_:
-  State state_ = State::down;
+  ConnectionFsm fsm_;
+  Pipeline pipeline_;
   bool leader_ = false;
   bool closed_ = false;
+  bool defer_notify_ = false;  // The leader is delivering: it wakes the callers afterwards.
   int fd_ = -1;
-  int failures_ = 0;
-  clock::time_point next_connect_{};
-  clock::time_point last_reply_{};
-  std::deque<Request> unwritten_, in_flight_;
+  std::uint64_t last_tag_ = 0;
+  std::vector<Call*> waiting_;  // Callers in exchange(), in arrival order.
+  std::vector<std::shared_ptr<Call>> woken_;
   std::string outbuf_;                   // Written to the socket only in part so far.
   std::optional<Failure> reset_reason_;  // Why reset() shut the socket down.
   // The leader's (handed over under mu_):
   std::optional<RespParser> parser_;
   std::array<char, 64 * 1024> buf_{};
   std::vector<RespValue> replies_;
-  std::vector<std::shared_ptr<Call>> woken_;
   std::atomic<bool> up_flag_{false};
 };
 

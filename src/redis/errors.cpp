@@ -21,16 +21,14 @@ errc classify_server_error(std::string_view m) {
   return errc::protocol_error;
 }
 
-void throw_server_error(std::string_view scheme, const std::string& key, const std::string& step,
-                        std::string_view message) {
+Failure server_failure(std::string_view message) {
   // Server messages never echo credentials; cap their length anyway.
-  throw Error(classify_server_error(message), std::string(scheme), key, step,
-              std::string(message.substr(0, 200)));
+  return Failure{classify_server_error(message), std::string(message.substr(0, 200))};
 }
 
-void throw_failure(std::string_view scheme, const std::string& key, const std::string& step,
-                   const Failure& failure) {
-  throw Error(failure.code, std::string(scheme), key, step, failure.detail);
+void raise(std::string_view scheme, const std::string& key, std::string_view step,
+           const Failure& failure) {
+  throw Error(failure.code, std::string(scheme), key, std::string(step), failure.detail);
 }
 
 }  // namespace dlock::detail::redis

@@ -1,32 +1,21 @@
 // The I/O-free heart of a multiplexed connection: a FIFO of requests that writes every queued
 // request in one batch and matches replies to requests in order. Push messages (pub/sub
-// deliveries) are routed to a separate handler. Not thread-safe: the connection's I/O thread
-// owns it. Tested without a network (tests/integration/redis/pipeline_test.cpp).
+// deliveries) are routed to a separate handler. Not thread-safe: its connection serializes
+// the calls. Tested without a network (tests/integration/redis/pipeline_test.cpp).
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <functional>
 #include <optional>
 #include <string>
 
-#include "dlock/error.hpp"
 #include "redis/resp.hpp"
+#include "redis/result.hpp"
 
 namespace dlock::detail::redis {
-
-/// Why a request got no reply.
-struct Failure {
-  errc code = errc::unavailable;
-  std::string detail;
-};
-
-/// A reply or the failure that replaced it.
-struct Outcome {
-  std::optional<RespValue> reply;  ///< Set on success (may itself be a RESP error).
-  Failure failure;                 ///< Meaningful when `reply` is empty.
-};
 
 using ReplyHandler = std::function<void(Outcome&&)>;
 
@@ -40,10 +29,12 @@ class Pipeline {
   Pipeline() = default;
   Pipeline(PushFilter is_push, PushHandler on_push);
 
-  /// Queues a request (RESP bytes) to be written with the next batch.
-  void enqueue(std::string wire, ReplyHandler handler);
-  /// Queues a request ahead of all unwritten ones (connection handshake: AUTH, SELECT).
-  void prepend(std::string wire, ReplyHandler handler);
+  /// Queues a request (RESP bytes) to be written with the next batch. `tag` (0: none) names
+  /// the requests of one caller for `withdraw`.
+  void enqueue(std::string wire, ReplyHandler handler, std::uint64_t tag = 0);
+  /// Removes the unwritten requests of `tag` without calling their handlers (their caller
+  /// gave up: they must not run). Written ones stay: their replies are still to come.
+  void withdraw(std::uint64_t tag);
   /// Whether requests are waiting to be written.
   bool has_unwritten() const { return !unwritten_.empty(); }
   /// Up to `max` unwritten requests as one buffer; they move to the in-flight queue (sent at
@@ -59,6 +50,9 @@ class Pipeline {
   /// false on malformed input or a reply nobody asked for; the caller must then drop the
   /// connection (and call `fail_all`).
   bool feed(const char* data, std::size_t size);
+  /// Completes the oldest in-flight request with `reply` (parsed by the caller), or hands a
+  /// push message to the push handler. Returns false for a reply nobody asked for.
+  bool deliver(RespValue&& reply);
 
   /// Fails every queued and in-flight request (connection lost or closed); resets the parser.
   void fail_all(const Failure& why);
@@ -67,6 +61,7 @@ class Pipeline {
   struct Entry {
     std::string wire;
     ReplyHandler handler;
+    std::uint64_t tag = 0;
     clock::time_point sent{};
   };
   PushFilter is_push_;

@@ -23,6 +23,13 @@ Script make(std::string body) {
   return Script{std::move(body), std::move(sha)};
 }
 
+// A script's PUBLISH calls as SPUBLISH (a cluster's shard channels).
+std::string sharded_publish(std::string body) {
+  for (auto at = body.find("'PUBLISH'"); at != std::string::npos; at = body.find("'PUBLISH'")) {
+    body.replace(at, 9, "'SPUBLISH'");
+  }
+  return body;
+}
 }  // namespace
 
 // Shared by the scripts. KEYS of every queue-aware script, in this order: lock, fence, meta,
@@ -83,8 +90,7 @@ local function hand_over(K, prefix)
 end
 )lua";
   // A cluster uses shard channels: the message goes to the slot's node only.
-  if (sharded) s.replace(s.find("'PUBLISH'"), 9, "'SPUBLISH'");
-  return s;
+  return sharded ? sharded_publish(std::move(s)) : s;
 }
 
 const Script& acquire_script(bool sharded) {
@@ -169,21 +175,40 @@ return 0
 }
 
 const Script& force_release_script(bool sharded) {
+  // ARGV: wake prefix, revoked channel. The holder hears on the revoked channel which token
+  // went (its loss signal fires at once); the next waiter gets the lock.
   static const std::string body = R"lua(
+local holder = false
+if redis.call('type', KEYS[1]).ok == 'string' then holder = redis.call('get', KEYS[1]) end
 local n = redis.call('del', KEYS[1])
 redis.call('del', KEYS[3])
-if n > 0 then hand_over(KEYS, ARGV[1]) end
+if n > 0 then
+  if type(holder) == 'string' then redis.call('PUBLISH', ARGV[2], holder) end
+  hand_over(KEYS, ARGV[1])
+end
 return n
 )lua";
   static const Script s[2] = {make(queue_functions(false) + body),
-                              make(queue_functions(true) + body)};
+                              make(queue_functions(true) + sharded_publish(body))};
   return s[sharded ? 1 : 0];
 }
 const Script& inspect_script() {
+  // KEYS: lock, meta, queue, qexp. Reply: {held, token, pttl, meta, live waiters}; a lock key
+  // of another type (not a lock) counts as free.
   static const Script s = make(R"lua(
-if redis.call('type', KEYS[1]).ok ~= 'string' then return {} end
+local waiters = 0
+local entries = redis.call('lrange', KEYS[3], 0, -1)
+if #entries > 0 then
+  local t = redis.call('time')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  for _, e in ipairs(entries) do
+    local exp = redis.call('zscore', KEYS[4], e)
+    if exp and tonumber(exp) > now then waiters = waiters + 1 end
+  end
+end
+if redis.call('type', KEYS[1]).ok ~= 'string' then return {0, '', -2, '', waiters} end
 local t = redis.call('pttl', KEYS[1])
-return {redis.call('get', KEYS[1]), t, redis.call('get', KEYS[2]) or ''}
+return {1, redis.call('get', KEYS[1]), t, redis.call('get', KEYS[2]) or '', waiters}
 )lua");
   return s;
 }

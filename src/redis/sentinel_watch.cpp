@@ -17,8 +17,8 @@ bool is_switch_message(const RespValue& v) {
 
 // Everything but `close` runs on the I/O thread.
 struct SentinelWatch::State : std::enable_shared_from_this<State> {
-  State(asio::io_context& io, ConnectionOptions o, std::vector<SentinelLocator::Address> s,
-        std::string m, std::function<void()> f)
+  State(asio::io_context& io, ConnectionOptions o, std::vector<Address> s, std::string m,
+        std::function<void()> f)
       : io(io),
         options(std::move(o)),
         sentinels(std::move(s)),
@@ -33,8 +33,7 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
     o.port = sentinels[next].port;
     o.subscriber = true;
     o.db = 0;
-    o.locator.reset();
-    o.tls.reset();  // Sentinels are reached without TLS (as by the locator).
+    o.sentinels.reset();  // With TLS (rediss+sentinel), the sentinels are reached over TLS.
     std::weak_ptr<State> weak = weak_from_this();
     auto on_message = [weak](RespValue&& msg) {
       // "<master name> <old ip> <old port> <new ip> <new port>"
@@ -53,7 +52,7 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
     }
     c->submit(format_command({"SUBSCRIBE", kChannel}), [weak](Outcome&& out) {
       auto self = weak.lock();
-      if (self && (!out.reply || out.reply->is_error())) self->retry_later();
+      if (self && (!out.ok() || out->is_error())) self->retry_later();
     });
   }
 
@@ -75,7 +74,7 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
 
   asio::io_context& io;
   const ConnectionOptions options;
-  const std::vector<SentinelLocator::Address> sentinels;
+  const std::vector<Address> sentinels;
   const std::string master;
   const std::function<void()> on_switch;
   asio::steady_timer retry_timer;
@@ -94,7 +93,7 @@ struct SentinelWatch::State : std::enable_shared_from_this<State> {
 };
 
 SentinelWatch::SentinelWatch(asio::io_context& io, ConnectionOptions options,
-                             std::vector<SentinelLocator::Address> sentinels, std::string master,
+                             std::vector<Address> sentinels, std::string master,
                              std::function<void()> on_switch)
     : state_(std::make_shared<State>(io, std::move(options), std::move(sentinels),
                                      std::move(master), std::move(on_switch))) {

@@ -11,7 +11,6 @@
 #include <vector>
 
 #include "redis/connection.hpp"
-#include "redis/sentinel.hpp"
 
 namespace dlock::detail::redis {
 
@@ -19,9 +18,8 @@ class SentinelWatch {
  public:
   /// `options` gives the sentinels' credentials and timeouts (host and port come from
   /// `sentinels`). `on_switch` runs on the I/O thread of `io`.
-  SentinelWatch(asio::io_context& io, ConnectionOptions options,
-                std::vector<SentinelLocator::Address> sentinels, std::string master,
-                std::function<void()> on_switch);
+  SentinelWatch(asio::io_context& io, ConnectionOptions options, std::vector<Address> sentinels,
+                std::string master, std::function<void()> on_switch);
   ~SentinelWatch();
   SentinelWatch(const SentinelWatch&) = delete;
   SentinelWatch& operator=(const SentinelWatch&) = delete;

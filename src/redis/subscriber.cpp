@@ -22,12 +22,17 @@ Subscriber::Subscriber(asio::io_context& io, ConnectionOptions options, bool sha
   auto on_message = [weak](RespValue&& msg) {
     auto st = weak.lock();
     if (!st) return;
-    std::lock_guard lk(st->mu);
-    auto it = st->channels.find(msg.elements[1].str);
-    if (it == st->channels.end()) return;
-    it->second->version++;
-    it->second->last_message = std::move(msg.elements[2].str);
-    it->second->changed.notify_all();
+    std::function<void(const std::string&)> listener;
+    {
+      std::lock_guard lk(st->mu);
+      auto it = st->channels.find(msg.elements[1].str);
+      if (it == st->channels.end()) return;
+      it->second->version++;
+      it->second->last_message = msg.elements[2].str;
+      it->second->changed.notify_all();
+      listener = it->second->on_message;
+    }
+    if (listener) listener(msg.elements[2].str);
   };
   auto on_lost = [weak] {
     auto st = weak.lock();
@@ -62,11 +67,11 @@ void Subscriber::send_subscribe(const std::shared_ptr<State>& st,
                      auto it = st->channels.find(ch->name);
                      const bool wanted =
                          it != st->channels.end() && it->second == ch && !st->closed;
-                     if (out.reply && !out.reply->is_error()) {
+                     if (out.ok() && !out->is_error()) {
                        ch->confirmed = true;
                      } else {
                        ch->confirmed = false;
-                       ch->refused = out.reply.has_value();
+                       ch->refused = out.ok();
                        ch->version++;
                        // A lost connection: subscribe again (the connection reconnects with
                        // backoff).
@@ -93,6 +98,22 @@ std::shared_ptr<Subscriber::Channel> Subscriber::subscribe(
   ch->changed.wait_until(lk, stop, deadline,
                          [&] { return ch->confirmed || ch->refused || state_->closed; });
   return ch;
+}
+
+std::shared_ptr<Subscriber::Channel> Subscriber::listen(
+    const std::string& channel, std::function<void(const std::string&)> on_message) {
+  std::lock_guard lk(state_->mu);
+  auto& slot = state_->channels[channel];
+  if (!slot) {
+    slot = std::make_shared<Channel>();
+    slot->name = channel;
+    send_subscribe(state_, slot);
+  }
+  if (!slot->on_message) slot->on_message = std::move(on_message);
+  if (slot->refs++ == 0 && slot->idle_since != std::chrono::steady_clock::time_point{}) {
+    state_->idle--;
+  }
+  return slot;
 }
 
 std::shared_ptr<Subscriber::Channel> Subscriber::try_join(const std::string& channel) {

@@ -8,6 +8,7 @@
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,9 @@ class Subscriber {
     std::string last_message;   ///< The payload of the latest message.
     std::chrono::steady_clock::time_point idle_since{};  ///< When `refs` dropped to 0.
     std::condition_variable_any changed;
+    /// Called with each message's payload (on the I/O thread, without the subscriber's
+    /// lock); set by `listen`.
+    std::function<void(const std::string&)> on_message;
   };
 
   /// `sharded`: shard channels (SSUBSCRIBE, Redis 7), for the node of a cluster that owns
@@ -44,6 +48,11 @@ class Subscriber {
   std::shared_ptr<Channel> subscribe(const std::string& channel,
                                      std::chrono::steady_clock::time_point deadline,
                                      const std::stop_token& stop);
+  /// Subscribes to `channel` (or joins it) without waiting for the server, and calls
+  /// `on_message` with every message on it from then on (the first listener's callback
+  /// stays). Pair with `unsubscribe`. Never blocks, never throws for server trouble.
+  std::shared_ptr<Channel> listen(const std::string& channel,
+                                  std::function<void(const std::string&)> on_message);
   /// Joins `channel` if it is subscribed and confirmed already (an idle subscription kept
   /// from an earlier wait); nullptr otherwise. Never blocks. Pair with `unsubscribe`.
   std::shared_ptr<Channel> try_join(const std::string& channel);

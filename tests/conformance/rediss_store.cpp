@@ -10,7 +10,7 @@
 namespace {
 class RedissEnv : public dlock::test::StoreEnv {
  public:
-  std::string url() override { return server_.url("ca=" + certs_.ca.string()); }
+  std::string url() override { return server_.url("ca_file=" + certs_.ca.string()); }
 
  private:
   dlock::test::TempDir dir_{"dlock-rediss"};

@@ -58,7 +58,7 @@ int main(int argc, char** argv) {
   try {
     // The store may be down (a fault) when the worker starts: keep trying within the budget.
     dlock::Store store;
-    for (auto until = steady_clock::now() + wait; !store.core();) {
+    for (auto until = steady_clock::now() + wait; store.closed();) {
       try {
         store = dlock::open(url);
       } catch (const dlock::Error& e) {

@@ -2,6 +2,9 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -16,7 +19,11 @@
 // at fork(): in a forked child it can hang. The fork test's child exits through exit() on
 // purpose (static destructors must not hang), so LSan is off in children only.
 static const pid_t g_test_parent_pid = ::getpid();
-extern "C" int __lsan_is_turned_off() { return ::getpid() != g_test_parent_pid ? 1 : 0; }
+// Exported (the test binary is built with hidden visibility): the sanitizer runtime, a shared
+// library, finds the hook only in the dynamic symbol table.
+extern "C" __attribute__((visibility("default"))) int __lsan_is_turned_off() {
+  return ::getpid() != g_test_parent_pid ? 1 : 0;
+}
 
 namespace dlock::detail {
 namespace {
@@ -149,10 +156,12 @@ TEST(Store, DestroyingTheStoreWhileALeaseLivesKeepsTheLeaseUsable) {
 TEST(Scheduler, ManyLeasesAutoRenewOnOneScheduler) {
   Store s = open("memory://");
   std::vector<Lease> leases;
+  // TTL 1 s (renewed every 333 ms): a margin for the TSan build on a loaded 2-core machine,
+  // where 300 ms once let a lease expire between two renewals.
   for (int i = 0; i < 2000; ++i) {
-    leases.push_back(s.acquire({}, "k" + std::to_string(i), {.ttl = 300ms, .auto_renew = true}));
+    leases.push_back(s.acquire({}, "k" + std::to_string(i), {.ttl = 1s, .auto_renew = true}));
   }
-  std::this_thread::sleep_for(1s);
+  std::this_thread::sleep_for(2500ms);
   for (auto& l : leases) ASSERT_TRUE(l.held());
   EXPECT_EQ(s.metrics().losses, 0u);
   EXPECT_GE(s.metrics().renewals, 2000u * 2);
@@ -165,6 +174,22 @@ TEST(Scheduler, ManyLeasesAutoRenewOnOneScheduler) {
 
 namespace dlock::detail {
 namespace {
+
+// Waits for `pid` up to `limit`. A child still running then has its threads' stacks printed
+// (gdb, when present) and is killed, so a hang is a prompt failure that says where it hung.
+bool wait_or_dump(pid_t pid, std::chrono::seconds limit, int& status) {
+  const auto end = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < end) {
+    if (::waitpid(pid, &status, WNOHANG) == pid) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const std::string cmd =
+      "timeout 60 gdb -batch -p " + std::to_string(pid) + " -ex 'thread apply all bt' 2>&1";
+  if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "(no backtrace: gdb failed)\n");
+  ::kill(pid, SIGKILL);
+  ::waitpid(pid, &status, 0);
+  return false;
+}
 
 TEST(Fork, ChildCannotUseOrReleaseTheParentsLocks) {
   Store s = open("memory://fork");
@@ -186,7 +211,8 @@ TEST(Fork, ChildCannotUseOrReleaseTheParentsLocks) {
     std::exit(bad);  // Runs static destructors (the renewal scheduler's) in the child.
   }
   int status = 0;
-  ASSERT_EQ(::waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(wait_or_dump(pid, std::chrono::seconds(30), status))
+      << "the child hung (its threads' stacks are above)";
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), 0);
   // The parent still holds both.

@@ -60,7 +60,7 @@ TEST(Duration, Units) {
   EXPECT_EQ(parse_duration("1h", "t"), 3600s);
   EXPECT_EQ(parse_duration("1.5s", "t"), 1500ms);
   EXPECT_EQ(parse_duration("250", "t"), 250ms);
-  for (const char* bad : {"", "-1s", "10x", "s", "1e20s"}) {
+  for (const char* bad : {"", "-1s", "10x", "s", "1e20s", "nan", "nans", "inf"}) {
     EXPECT_THROW(parse_duration(bad, "t"), Error) << bad;
   }
 }

@@ -1,112 +1,21 @@
 // End-to-end tests of the `dlock` binary on the embedded store: exit codes, the child's
 // environment, signal forwarding, kill on loss, exclusion between two `dlock run`, JSON
 // output, crash of a holder, usage errors, the demo. Each test has its own store directory.
-#include <fcntl.h>
-#include <gtest/gtest.h>
-#include <signal.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <fstream>
-#include <nlohmann/json.hpp>
 #include <set>
-#include <thread>
 
-#include "support/process.hpp"
-
-extern char** environ;
+#include "cli_fixture.hpp"
 
 namespace {
 
 using namespace std::chrono_literals;
 namespace fs = std::filesystem;
 using dlock::test::Child;
+using dlock::test::Cli;
 using dlock::test::read_file;
-using dlock::test::TempDir;
 using nlohmann::json;
-
-const std::string kDlock = DLOCK_CLI_PATH;
-
-struct Result {
-  int code = -1;  ///< Exit code, or 128+N when killed by signal N.
-  std::string out, err;
-};
-
-class Cli : public ::testing::Test {
- protected:
-  void SetUp() override {
-    store_ = "file://" + (dir_.path() / "store").string();
-    ::setenv("DLOCK_STORE", store_.c_str(), 1);  // Every dlock started below uses it.
-  }
-  void TearDown() override {
-    for (pid_t g : groups_) ::kill(-g, SIGKILL);  // Leftover commands of killed dlock runs.
-    ::unsetenv("DLOCK_STORE");
-  }
-
-  // Runs dlock to completion with separate stdout and stderr.
-  Result dlock(std::vector<std::string> args) {
-    args.insert(args.begin(), kDlock);
-    const auto out = dir_.path() / ("out" + std::to_string(seq_)),
-               err = dir_.path() / ("err" + std::to_string(seq_));
-    ++seq_;
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    Result r;
-    if (::posix_spawn(&pid, kDlock.c_str(), &fa, nullptr, argv.data(), environ) == 0) {
-      int st = 0;
-      ::waitpid(pid, &st, 0);
-      r.code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-    }
-    posix_spawn_file_actions_destroy(&fa);
-    r.out = read_file(out);
-    r.err = read_file(err);
-    return r;
-  }
-
-  // Starts dlock in the background (own process group; output to a log).
-  Child background(std::vector<std::string> args) {
-    args.insert(args.begin(), kDlock);
-    Child c(args, (dir_.path() / "background.log").string());
-    groups_.push_back(c.pid());
-    return c;
-  }
-
-  bool wait_for(const std::function<bool()>& cond, std::chrono::milliseconds limit = 20s) {
-    auto until = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < until) {
-      if (cond()) return true;
-      std::this_thread::sleep_for(20ms);
-    }
-    return false;
-  }
-
-  bool held(const std::string& name) {
-    auto r = dlock({"status", "--json", name});
-    return r.code == 0 && json::parse(r.out, nullptr, false).value("held", false);
-  }
-
-  std::string path(const std::string& name) const { return (dir_.path() / name).string(); }
-  std::string log() const { return read_file(dir_.path() / "background.log"); }
-
-  static int code_of(int wstatus) {
-    if (wstatus < 0) return -1;
-    return WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
-  }
-
-  TempDir dir_{"dlock-cli-test"};
-  std::string store_;
-  std::vector<pid_t> groups_;
-  int seq_ = 0;
-};
 
 TEST_F(Cli, ExitsWithTheCommandsStatus) {
   EXPECT_EQ(dlock({"run", "job", "--", "true"}).code, 0);
@@ -136,6 +45,9 @@ TEST_F(Cli, UsageErrorsExit64) {
   EXPECT_EQ(dlock({"run", "--ttl", "soon", "job", "--", "true"}).code, 64);
   EXPECT_EQ(dlock({"run", "--wait", "1s", "--no-wait", "job", "--", "true"}).code, 64);
   EXPECT_EQ(dlock({"run", "--bogus", "job", "--", "true"}).code, 64);
+  EXPECT_EQ(dlock({"run", "--ttl", "nan", "job", "--", "true"}).code, 64);
+  EXPECT_EQ(dlock({"run", "--kill-after", "9000h", "job", "--", "true"}).code, 64);  // > 1 year.
+  EXPECT_EQ(dlock({"run", "--wait", "1e9h", "job", "--", "true"}).code, 64);
   EXPECT_EQ(dlock({"status"}).code, 64);
   auto no_force = dlock({"release", "job"});
   EXPECT_EQ(no_force.code, 64);

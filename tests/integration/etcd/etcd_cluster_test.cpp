@@ -135,6 +135,8 @@ TEST(EtcdFaults, LossSignalFiresBeforeTheValidityEndsWhenEtcdDies) {
     FAIL() << "a call succeeded with etcd down";
   } catch (const Error& e) {
     EXPECT_TRUE(e.code() == errc::unavailable || e.code() == errc::timeout) << e.what();
+    EXPECT_EQ(std::string(e.what()).rfind("dlock: etcd: key 'doomed': inspect: ", 0), 0u)
+        << e.what();
   }
   EXPECT_LT(clock::now() - start, 3s);
 }

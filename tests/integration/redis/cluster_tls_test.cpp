@@ -109,14 +109,14 @@ TEST_F(ClusterTlsTest, EveryNodeIsVerifiedUnderItsOwnAddress) {
   TestCerts stranger(dir.path(), "other");
   ClusterGroup cluster(certs);
   const std::string ca = "ca=" + certs.ca.string();
-  const std::string fast = "connect_timeout=1s&command_timeout=1s";
+  const std::string fast = "connect_timeout=1s&request_timeout=1s";
 
   // From a config struct: `host` is not used in a cluster, so a name the certificates do not
   // carry there must not be what the nodes are checked against.
   RedisConfig cfg;
   cfg.host = "not-a-node.example";
   cfg.tls = true;
-  cfg.tls_ca_file = certs.ca.string();
+  cfg.ca_file = certs.ca.string();
   for (int i = 0; i < 3; ++i) cfg.cluster_nodes.push_back({"127.0.0.1", cluster.node(i).port()});
   auto s = open(cfg);
   EXPECT_EQ(s.scheme(), "rediss+cluster");
@@ -158,7 +158,7 @@ TEST_F(ClusterTlsTest, EveryNodeIsVerifiedUnderItsOwnAddress) {
   t0 = clock::now();
   EXPECT_NE(code_of([&] {
               open("redis+cluster://127.0.0.1:" + std::to_string(cluster.node(0).port()) +
-                   "?connect_timeout=500ms&command_timeout=500ms");
+                   "?connect_timeout=500ms&request_timeout=500ms");
             }),
             errc{});
   EXPECT_LT(clock::now() - t0, 10s);
@@ -186,37 +186,32 @@ TEST_F(ClusterTlsTest, UrlAndConfigValidation) {
   EXPECT_EQ(c.cluster_nodes[1].host, "::1");
   EXPECT_EQ(c.cluster_nodes[1].port, 7001);
   EXPECT_TRUE(c.tls);
-  EXPECT_EQ(c.tls_ca_file, "/ca.pem");
-  EXPECT_EQ(c.tls_cert_file, "/c.pem");
-  EXPECT_EQ(c.tls_key_file, "/k.pem");
+  EXPECT_EQ(c.ca_file, "/ca.pem");
+  EXPECT_EQ(c.cert_file, "/c.pem");
+  EXPECT_EQ(c.key_file, "/k.pem");
   EXPECT_EQ(c.tls_sni, "redis.example");
   EXPECT_FALSE(c.tls_verify);
   EXPECT_EQ(c.prefix, "p:");
   EXPECT_EQ(c.user, "u");
   EXPECT_EQ(c.connect_timeout, 3s);
-  EXPECT_EQ(c.command_timeout, 4s);
+  EXPECT_EQ(c.request_timeout, 4s);
   EXPECT_EQ(c.min_replicas, 1);
   EXPECT_EQ(c.replica_timeout, 500ms);
   EXPECT_EQ(rd::redacted_url(c), "rediss+cluster://u:***@10.0.0.1:7000,[::1]:7001");
   EXPECT_FALSE(rd::parse_redis_url("redis+cluster://127.0.0.1:1").tls);
 
-  // The config struct: cluster with TLS is accepted (Sentinel with TLS still is not).
+  // The config struct: cluster with TLS is accepted.
   RedisConfig cfg;
   cfg.tls = true;
   cfg.cluster_nodes = {{"127.0.0.1", 1}};
-  cfg.tls_cert_file = "/c.pem";
+  cfg.cert_file = "/c.pem";
   EXPECT_EQ(code_of([&] { rd::connection_options(cfg); }), errc::invalid_argument);
-  cfg.tls_cert_file.clear();
+  cfg.cert_file.clear();
   auto o = rd::connection_options(cfg);
   EXPECT_TRUE(o.tls);
   EXPECT_TRUE(o.tls_name.empty());  // Each node is checked under its own address.
   cfg.tls_sni = "redis.example";
   EXPECT_EQ(rd::connection_options(cfg).tls_name, "redis.example");
-  RedisConfig sentinel;
-  sentinel.tls = true;
-  sentinel.sentinels = {{"127.0.0.1", 1}};
-  sentinel.sentinel_master = "m";
-  EXPECT_EQ(code_of([&] { rd::connection_options(sentinel); }), errc::invalid_argument);
 }
 
 }  // namespace

@@ -44,11 +44,35 @@ TEST(Resp, RejectsGarbage) {
   EXPECT_THROW(p.next(), std::runtime_error);
 }
 
+// Found by fuzz/resp_fuzzer.cpp: a few bytes claiming a huge array made hiredis allocate the
+// whole element table (3 GB here) before any element arrived.
+TEST(Resp, RejectsArraysLongerThanAnyReplyBeforeAllocatingThem) {
+  RespParser huge;
+  huge.feed("*388888888\r\n", 13);
+  EXPECT_THROW(huge.next(), std::runtime_error);
+  RespParser siblings;  // The bound is per reply, not per array.
+  const std::string two = "*2\r\n*1000000\r\n*1000000\r\n";
+  siblings.feed(two.data(), two.size());
+  EXPECT_THROW(siblings.next(), std::runtime_error);
+  RespParser fine;  // Within the bound, and reset after each reply.
+  for (int i = 0; i < 3; ++i) {
+    const std::string big = "*1000000\r\n";
+    fine.feed(big.data(), big.size());
+    EXPECT_FALSE(fine.next());  // Needs its elements first.
+    std::string elements;
+    for (int e = 0; e < 1000000; ++e) elements += ":1\r\n";
+    fine.feed(elements.data(), elements.size());
+    auto v = fine.next();
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->elements.size(), 1000000u);
+  }
+}
+
 struct Recorder {
   std::vector<std::string> got;
   ReplyHandler handler(std::string tag) {
     return [this, tag](Outcome&& o) {
-      got.push_back(tag + "=" + (o.reply ? o.reply->str : "fail:" + o.failure.detail));
+      got.push_back(tag + "=" + (o.ok() ? o->str : "fail:" + o.failure().detail));
     };
   }
 };
@@ -82,18 +106,33 @@ TEST(Pipeline, MatchesRepliesInOrderAcrossPartialReads) {
   EXPECT_EQ(p.in_flight(), 0u);
 }
 
-TEST(Pipeline, PrependPutsHandshakeFirstAndLimitsTheBatch) {
+TEST(Pipeline, LimitsTheBatchAndWithdrawsAGivenUpCallersUnwrittenRequests) {
   Pipeline p;
   Recorder r;
-  p.enqueue(format_command({"GET", "user"}), r.handler("user"));
-  p.prepend(format_command({"PING"}), r.handler("ping"));
-  p.prepend(format_command({"AUTH", "pw"}), r.handler("auth"));
-  EXPECT_EQ(p.take_batch(Pipeline::clock::now(), 2),
-            format_command({"AUTH", "pw"}) + format_command({"PING"}));
-  EXPECT_TRUE(p.has_unwritten());  // The user's request waits for the handshake.
-  const std::string replies = "+OK\r\n+PONG\r\n";
+  p.enqueue(format_command({"GET", "a"}), r.handler("a"), 1);
+  p.enqueue(format_command({"GET", "b"}), r.handler("b"), 2);
+  p.enqueue(format_command({"GET", "c"}), r.handler("c"), 1);
+  EXPECT_EQ(p.take_batch(Pipeline::clock::now(), 1), format_command({"GET", "a"}));
+  // Caller 1 gave up: its unwritten request must not run; its written one stays in flight.
+  p.withdraw(1);
+  EXPECT_EQ(p.take_batch(), format_command({"GET", "b"}));
+  EXPECT_FALSE(p.has_unwritten());
+  const std::string replies = "+A\r\n+B\r\n";
   ASSERT_TRUE(p.feed(replies.data(), replies.size()));
-  EXPECT_EQ(r.got, (std::vector<std::string>{"auth=OK", "ping=PONG"}));
+  EXPECT_EQ(r.got, (std::vector<std::string>{"a=A", "b=B"}));
+}
+
+TEST(Pipeline, DeliversRepliesParsedElsewhere) {
+  Pipeline p;
+  Recorder r;
+  p.enqueue(format_command({"PING"}), r.handler("p"));
+  p.take_batch();
+  RespValue pong;
+  pong.type = RespValue::Type::status;
+  pong.str = "PONG";
+  EXPECT_TRUE(p.deliver(RespValue(pong)));
+  EXPECT_EQ(r.got, std::vector<std::string>{"p=PONG"});
+  EXPECT_FALSE(p.deliver(std::move(pong)));  // Nobody asked.
 }
 
 TEST(Pipeline, RoutesPushMessagesAside) {

@@ -30,17 +30,19 @@ class RawClient {
     RedisConfig c;
     c.port = port;
     c.tls = true;
-    c.tls_ca_file = certs.ca.string();
+    c.ca_file = certs.ca.string();
     conn_ = detail::redis::Connection::create(io_.context(), detail::redis::connection_options(c));
   }
   ~RawClient() { conn_->close(); }
   RawClient(const RawClient&) = delete;
   RawClient& operator=(const RawClient&) = delete;
 
-  /// One command; a RESP error comes back as a value, not thrown.
+  /// One command; a RESP error comes back as a value, not thrown. Throws `Error` when the
+  /// command gets no reply.
   detail::redis::RespValue cmd(const std::vector<std::string_view>& args) {
-    return detail::redis::call(*conn_, Context::with_timeout(std::chrono::seconds(5)), "redis", "",
-                               "test", args);
+    auto r = detail::redis::request(*conn_, Context::with_timeout(std::chrono::seconds(5)), args);
+    if (!r.ok()) throw Error(r.failure().code, "redis", "", "test", r.failure().detail);
+    return std::move(r).value();
   }
 
  private:

@@ -21,6 +21,7 @@
 #include "integration/redis/sentinel_group.hpp"
 #include "integration/redis/test_certs.hpp"
 #include "redis/cluster.hpp"
+#include "redis/config.hpp"
 #include "redis/connection.hpp"
 #include "support/tcp_proxy.hpp"
 
@@ -135,7 +136,7 @@ TEST_F(RedisTest, SilentServerFailsInBoundedTime) {
   socklen_t len = sizeof addr;
   ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
   const std::string url = "redis://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) +
-                          "?connect_timeout=400ms&command_timeout=400ms";
+                          "?connect_timeout=400ms&request_timeout=400ms";
   auto t0 = clock::now();
   auto code = code_of([&] { open(url); });
   EXPECT_TRUE(code == errc::unavailable || code == errc::timeout) << static_cast<int>(code);
@@ -145,7 +146,7 @@ TEST_F(RedisTest, SilentServerFailsInBoundedTime) {
 
 TEST_F(RedisTest, RestartWhileHeldFiresLossAndScriptsReload) {
   RedisServer server;
-  auto store = open(server.url("connect_timeout=500ms&command_timeout=1s"));
+  auto store = open(server.url("connect_timeout=500ms&request_timeout=1s"));
   std::atomic<bool> lost{false};
   Lease l = store.acquire(
       {}, "restart",
@@ -183,7 +184,7 @@ TEST_F(RedisTest, ConnectionCutsGiveTypedErrorsAndNeverTwoHolders) {
   TcpProxy proxy(server.port());
   // `cut` reaches the server through a proxy that keeps dropping or stalling connections.
   auto cut = open("redis://127.0.0.1:" + std::to_string(proxy.port()) +
-                  "?connect_timeout=300ms&command_timeout=300ms");
+                  "?connect_timeout=300ms&request_timeout=300ms");
   auto direct = open(server.url());
   std::atomic<int> inside{0}, overlaps{0}, wins_through_cuts{0}, typed_errors{0}, untyped{0};
   std::atomic<bool> stop{false};
@@ -240,7 +241,7 @@ TEST_F(RedisTest, AclUserLimitedToLockKeys) {
        "+scan",    "+subscribe",    "+unsubscribe", "+publish", "+set",    "+get",      "+del",
        "+incr",    "+pexpire",      "+pttl",        "+type",    "+exists", "+time",     "+lindex",
        "+lpop",    "+rpush",        "+lrem",        "+zscore",  "+zadd",   "+zrem",     "+hset",
-       "+hget",    "+hdel"});
+       "+hget",    "+hdel",         "+lrange"});
   ASSERT_FALSE(r.is_error()) << r.str;
   const std::string base = "127.0.0.1:" + std::to_string(server.port());
   auto a = open("redis://locker:pw@" + base);
@@ -283,6 +284,16 @@ TEST_F(RedisTest, ErrorRepliesAreTyped) {
   auto full = open(primary.url());
   EXPECT_EQ(code_of([&] { full.acquire({}, "oom"); }), errc::unavailable);
   raw.cmd({"CONFIG", "SET", "maxmemory", "0"});
+}
+
+TEST_F(RedisTest, ForceReleaseDeletesAKeyOfAnotherType) {
+  RedisServer server;
+  Store store = open(server.url());
+  RawClient raw(server.port());
+  raw.cmd({"HSET", "lock:not-a-lock", "f", "v"});
+  EXPECT_TRUE(store.force_release({}, "not-a-lock"));  // No WRONGTYPE from the script.
+  EXPECT_EQ(raw.cmd({"EXISTS", "lock:not-a-lock"}).integer, 0);
+  EXPECT_FALSE(store.force_release({}, "not-a-lock"));
 }
 
 TEST_F(RedisTest, ManyThreadsShareOneConnectionAndOneSubscriber) {
@@ -530,9 +541,9 @@ TEST_F(RedisTest, TlsVerifiesTheServerAndSupportsClientCertificates) {
   EXPECT_EQ(code_of([&] { open(strict.url(ca + "&connect_timeout=1s")); }), errc::unavailable);
   auto m = open(RedisConfig{.port = strict.port(),
                             .tls = true,
-                            .tls_ca_file = certs.ca.string(),
-                            .tls_cert_file = certs.client_cert.string(),
-                            .tls_key_file = certs.client_key.string()});
+                            .ca_file = certs.ca.string(),
+                            .cert_file = certs.client_cert.string(),
+                            .key_file = certs.client_key.string()});
   EXPECT_TRUE(m.try_acquire({}, "mtls"));
 }
 
@@ -545,7 +556,25 @@ TEST_F(RedisTest, UrlAndConfigValidation) {
   EXPECT_EQ(bad("redis://127.0.0.1:1?connect_timeout=xyz"), errc::invalid_argument);
   EXPECT_EQ(bad("redis://127.0.0.1:1?prefix=%7Bx"), errc::invalid_argument);
   EXPECT_EQ(code_of([&] { open(RedisConfig{.connect_timeout = 0ms}); }), errc::invalid_argument);
-  EXPECT_EQ(code_of([&] { open(RedisConfig{.tls = true, .tls_cert_file = "c.pem"}); }),
+  EXPECT_EQ(code_of([&] { open(RedisConfig{.request_timeout = 0ms}); }), errc::invalid_argument);
+  // URL keys are the config's names; the older spellings stay as aliases, and giving both
+  // spellings of one setting is refused.
+  auto named = rd::parse_redis_url(
+      "rediss://h:1?request_timeout=3s&ca_file=/a.pem&cert_file=/c.pem&key_file=/k.pem");
+  EXPECT_EQ(named.request_timeout, 3s);
+  EXPECT_EQ(named.ca_file, "/a.pem");
+  EXPECT_EQ(named.cert_file, "/c.pem");
+  EXPECT_EQ(named.key_file, "/k.pem");
+  auto aliased = rd::parse_redis_url("rediss://h:1?command_timeout=4s&ca=/a&cert=/c&key=/k");
+  EXPECT_EQ(aliased.request_timeout, 4s);
+  EXPECT_EQ(aliased.ca_file, "/a");
+  EXPECT_EQ(aliased.cert_file, "/c");
+  EXPECT_EQ(aliased.key_file, "/k");
+  EXPECT_EQ(bad("redis://127.0.0.1:1?request_timeout=1s&command_timeout=1s"),
+            errc::invalid_argument);
+  EXPECT_EQ(bad("rediss://127.0.0.1:1?ca=/a&ca_file=/a"), errc::invalid_argument);
+  EXPECT_EQ(bad("redis://127.0.0.1:1?ca_file=/x"), errc::invalid_argument);
+  EXPECT_EQ(code_of([&] { open(RedisConfig{.tls = true, .cert_file = "c.pem"}); }),
             errc::invalid_argument);
 }
 
@@ -636,7 +665,7 @@ TEST_F(RedisTest, SentinelSwitchMasterIsFollowedWithoutWaitingForATimeout) {
          clock::now() - t0 < 30s) {
     std::this_thread::sleep_for(100ms);
   }
-  auto store = open(group.url("command_timeout=10s&connect_timeout=1s"));
+  auto store = open(group.url("request_timeout=10s&connect_timeout=1s"));
   Lease before = store.acquire(Context::with_timeout(5s), "before", {.ttl = 60s});
   auto master_port = [&] {
     auto r = sentinel.cmd({"SENTINEL", "get-master-addr-by-name", SentinelGroup::kMaster});
@@ -681,7 +710,7 @@ TEST_F(RedisTest, FailoverWithoutMinReplicasCanLoseALockWithItNothingIsGranted) 
          clock::now() - t0 < 30s) {
     std::this_thread::sleep_for(100ms);
   }
-  auto plain = open(group.url("connect_timeout=1s&command_timeout=2s"));
+  auto plain = open(group.url("connect_timeout=1s&request_timeout=2s"));
   auto guarded = open(group.url("min_replicas=1&replica_timeout=500ms&connect_timeout=1s"));
 
   group.replication_link().blackhole();  // Replication stalls: the replica sees no new writes.
