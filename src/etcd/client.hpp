@@ -68,6 +68,8 @@ class Client {
   /// etcd refused a stream's token: the next stream authenticates again.
   void token_refused();
   pb::Lease::Stub& lease_stub() { return *lease_; }
+  /// The channel, for streams that must wait for it to connect (they fail fast otherwise).
+  grpc::Channel& channel() { return *channel_; }
   pb::Watch::Stub& watch_stub() { return *watch_; }
 
   /// Closes the streams and cancels background work; later calls fail with `errc::closed`.

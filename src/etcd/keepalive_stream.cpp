@@ -82,6 +82,7 @@ Reply<KeepAliveStream::Ticket> KeepAliveStream::send(std::int64_t lease) {
     }
     dead_.clear();
     if (!open_) {
+      wait_connected();
       auto s = std::make_unique<Open>();
       s->cc = std::make_unique<grpc::ClientContext>();
       if (auto f = client_.prepare_stream(*s->cc)) return {nullptr, std::move(f)};
@@ -101,6 +102,22 @@ Reply<KeepAliveStream::Ticket> KeepAliveStream::send(std::int64_t lease) {
     ticket = std::make_shared<Pending>();
   }
   return {nullptr, fail(errc::unavailable, "the lease keep-alive stream could not be opened")};
+}
+
+void KeepAliveStream::wait_connected() {
+  // A stream fails fast while the channel is not connected (during a failover it moves to the
+  // next member), where a unary call would wait for it: wait here, bounded by the request
+  // timeout, in slices so that close() is not held up.
+  auto& channel = client_.channel();
+  const auto until = clock::now() + client_.request_timeout();
+  while (channel.GetState(true) != GRPC_CHANNEL_READY && clock::now() < until) {
+    {
+      std::lock_guard lk(mu_);
+      if (closed_) return;
+    }
+    channel.WaitForStateChange(channel.GetState(false),
+                               std::chrono::system_clock::now() + std::chrono::milliseconds(100));
+  }
 }
 
 Reply<std::int64_t> KeepAliveStream::await(const Context& ctx, const Ticket& ticket) {

@@ -71,6 +71,7 @@ class KeepAliveStream {
     bool broken = false;
   };
   void read_loop(Open* s);
+  void wait_connected();
   void fail_pending_locked();
   void ticker_loop();
 
