@@ -6,9 +6,11 @@
 // signals) whose term is the grant's fencing token, so terms strictly increase and a resource
 // can reject a deposed leader. `proclaim` changes the published value without losing the
 // lead; `leader()` reads who leads; `observe()` reports every change of leader or value, from
-// the store's notifications where it has them (see `Store::watch`). On etcd the key layout is
-// that of Go's `concurrency.Election`, so `etcdctl elect` and Go programs take part in the same
-// election (docs/stores/etcd.md).
+// the store's notifications where it has them (see `Store::watch`). On etcd:// the key layout
+// is that of Go's `concurrency.Election` (`<prefix><name>/<lease hex>`, lowest create revision
+// leads), so `etcdctl elect` takes part in the same election and dlock reads its proposal as
+// the leader's value; what etcdctl reads as a dlock leader's value is dlock's stored value
+// (token and owner metadata), not the bare value (docs/stores/etcd.md).
 #pragma once
 
 #include <chrono>

@@ -41,13 +41,35 @@ std::string EtcdBackend::make_value(const AcquireRequest& req) {
 
 std::string EtcdBackend::metadata_of(const std::string& value) {
   auto nl = value.find('\n');
-  return nl == std::string::npos ? std::string() : value.substr(nl + 1);
+  return nl == std::string::npos ? value : value.substr(nl + 1);
+}
+
+GrantResult EtcdBackend::set_metadata(const Context& ctx, GrantState& grant,
+                                      const std::string& metadata) noexcept {
+  auto& g = static_cast<EtcdGrant&>(grant);
+  return guarded([&] {
+    std::lock_guard writing(g.writes);
+    const std::string old = g.value();
+    const std::string fresh = old.substr(0, old.find('\n')) + "\n" + metadata;
+    etcdserverpb::TxnRequest txn;
+    add_holder_compare(txn, g);
+    auto* put = txn.add_success()->mutable_request_put();
+    put->set_key(g.etcd_key);
+    put->set_value(fresh);
+    put->set_ignore_lease(true);  // Keeps whichever lease a renewal moved the key to.
+    if (!checked(client_->txn(ctx, txn), g.key, "proclaim").succeeded()) {
+      return GrantResult::not_held();
+    }
+    g.set_value(fresh);
+    return GrantResult::held();
+  });
 }
 
 GrantResult EtcdBackend::release(const Context& ctx, GrantState& grant) noexcept {
   auto& g = static_cast<EtcdGrant&>(grant);
   loss_watch_->remove(g);  // Our own delete is no loss.
   return guarded([&] {
+    std::lock_guard writing(g.writes);
     const auto lease = g.lease();
     // Conditional on still holding the key: a stale release never deletes a newer holder's
     // key (etcd#22082). The lease is revoked afterwards, off the caller's path.
@@ -74,6 +96,7 @@ GrantResult EtcdBackend::extend(const Context& ctx, GrantState& grant, milliseco
 }
 
 GrantResult EtcdBackend::extend_grant(const Context& ctx, EtcdGrant& g, milliseconds ttl) {
+  std::lock_guard writing(g.writes);
   const auto sent = clock::now();
   auto lease = g.lease();
   if (sent >= lease.valid_until) return GrantResult::not_held();

@@ -31,13 +31,26 @@ struct EtcdGrant final : GrantState {
   EtcdGrant(std::string key, std::string etcd_key, std::string value, std::int64_t revision)
       : key(std::move(key)),
         etcd_key(std::move(etcd_key)),
-        value(std::move(value)),
-        create_revision(revision) {}
+        create_revision(revision),
+        value_(std::move(value)) {}
   ~EtcdGrant() override;
   const std::string key;       ///< The user's key.
   const std::string etcd_key;  ///< The key in etcd (with prefix; the waiter key for etcd://).
-  const std::string value;     ///< What we stored (token, newline, metadata).
   const std::int64_t create_revision;
+
+  /// Held across a renewal, a proclaim and the release, whose compares read the value: they
+  /// must not race each other (etcd+txn's compare is on the value a proclaim changes).
+  std::mutex writes;
+
+  /// What we stored (token, newline, metadata); a proclaim replaces it.
+  std::string value() const {
+    std::lock_guard lk(mu);
+    return value_;
+  }
+  void set_value(std::string v) {
+    std::lock_guard lk(mu);
+    value_ = std::move(v);
+  }
 
   struct Lease {
     std::int64_t id = 0;
@@ -58,6 +71,7 @@ struct EtcdGrant final : GrantState {
   friend class LossWatch;
   mutable std::mutex mu;
   Lease lease_;
+  std::string value_;
   // Set and read by the LossWatch under its own mutex.
   std::shared_ptr<LossWatch> loss_watch_;
   std::uint64_t watch_entry_ = 0;
@@ -73,6 +87,10 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
   GrantResult extend(const Context& ctx, GrantState& grant,
                      std::chrono::milliseconds ttl) noexcept override;
   void close() noexcept override;
+  /// An election's proclaim: a Put of the new value on the grant's key with its lease, if the
+  /// key is still ours (one Txn).
+  GrantResult set_metadata(const Context& ctx, GrantState& grant,
+                           const std::string& metadata) noexcept override;
 
   Client& client() { return *client_; }
   LeasePool& lease_pool() { return pool_; }
@@ -94,7 +112,8 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
 
   /// The value stored in a lock key: the token, a newline, the owner metadata.
   static std::string make_value(const AcquireRequest& req);
-  /// The metadata part of a stored value ("" for foreign keys such as etcdctl's).
+  /// The metadata part of a stored value. A value without dlock's token line is a foreign
+  /// client's (e.g. an `etcdctl elect` proposal): all of it is its text.
   static std::string metadata_of(const std::string& value);
 
  protected:

@@ -177,7 +177,7 @@ class TxnBackend final : public EtcdBackend {
     cmp->set_key(g.etcd_key);
     cmp->set_target(etcdserverpb::Compare::VALUE);
     cmp->set_result(etcdserverpb::Compare::EQUAL);
-    cmp->set_value(g.value);
+    cmp->set_value(g.value());
   }
 };
 
@@ -195,6 +195,7 @@ Capabilities etcd_capabilities() {
   c.binary_keys = true;
   c.min_ttl = std::chrono::seconds(1);
   c.durable = true;
+  c.proclaims = true;
   return c;
 }
 

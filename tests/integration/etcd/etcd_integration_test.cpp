@@ -1,10 +1,11 @@
-// etcd stores against a real single etcd member: interop with `etcdctl lock` (both
-// directions), URL handling, auth, TLS, an unreachable cluster, lease loss when etcd dies,
-// and waiting across a compaction.
+// etcd stores against a real single etcd member: interop with `etcdctl lock` and `etcdctl
+// elect` (both directions), URL handling, auth, TLS, an unreachable cluster, lease loss when etcd
+// dies, and waiting across a compaction.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -86,6 +87,65 @@ TEST_F(EtcdTest, DlockExcludesEtcdctlLock) {
   EXPECT_EQ(l.release().status, ReleaseStatus::released);
   EXPECT_TRUE(wait_until([&] { return std::filesystem::exists(marker); }, 10s))
       << "etcdctl never got the lock after dlock released it";
+  ctl.wait(5s);
+}
+
+// `etcdctl elect` (Go's concurrency.Election) and dlock::Election on etcd:// share the key
+// layout `<name>/<lease hex>` and "lowest create revision leads": they take part in one
+// election, and dlock reads an etcdctl leader's proposal as the leader's value.
+TEST_F(EtcdTest, EtcdctlElectLeadsAndDlockCampaignsBehindIt) {
+  auto name = unique("ctl-leads");
+  Store s = open(url());
+  Election election(s, name, {.ttl = 10s});
+  Child ctl({"etcdctl", "--endpoints=" + etcd_->endpoints(), "elect", "lock/" + name, "ctl-v1"});
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto l = election.leader({});
+        return l && l->value == "ctl-v1";
+      },
+      10s))
+      << "dlock never saw etcdctl lead";
+  EXPECT_TRUE(election.leader({})->owner.foreign());
+  std::atomic<bool> leads{false};
+  Leadership mine;
+  std::thread candidate([&] {
+    mine = election.campaign(Context::with_timeout(30s), "dlock-v1");
+    leads = true;
+  });
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_FALSE(leads.load()) << "dlock led while etcdctl led";
+  ctl.signal(SIGINT);  // etcdctl resigns (closes its session, revoking the lease) on SIGINT.
+  candidate.join();
+  ASSERT_TRUE(leads.load());
+  EXPECT_TRUE(mine.leading());
+  EXPECT_EQ(election.leader({})->value, "dlock-v1");
+  EXPECT_EQ(mine.resign().status, ReleaseStatus::released);
+}
+
+TEST_F(EtcdTest, DlockLeadsAndEtcdctlElectWaitsForItsResignation) {
+  auto name = unique("dlock-leads");
+  TempDir dir;
+  const auto out = dir.path() / "elect.out";
+  Store s = open(url());
+  Election election(s, name, {.ttl = 30s});
+  Leadership mine = election.campaign({}, "dlock-v1");
+  mine.proclaim({}, "dlock-v2");  // A proclaim keeps the lead (and the key).
+  EXPECT_EQ(election.leader({})->value, "dlock-v2");
+  // etcdctl prints the leader key and its proposal once it leads.
+  Child ctl({"etcdctl", "--endpoints=" + etcd_->endpoints(), "elect", "lock/" + name, "ctl-v1"},
+            out.string());
+  std::this_thread::sleep_for(1500ms);
+  EXPECT_EQ(read_file(out).find("ctl-v1"), std::string::npos) << "etcdctl led while dlock led";
+  EXPECT_TRUE(mine.leading());
+  const auto term = mine.term();
+  EXPECT_EQ(mine.resign().status, ReleaseStatus::released);
+  EXPECT_TRUE(wait_until([&] { return read_file(out).find("ctl-v1") != std::string::npos; }, 10s))
+      << "etcdctl never led after dlock resigned: " << read_file(out);
+  auto now = election.leader({});
+  ASSERT_TRUE(now.has_value());
+  EXPECT_EQ(now->value, "ctl-v1");
+  EXPECT_GT(now->term, term);  // The create revision: terms increase across both clients.
+  ctl.signal(SIGINT);
   ctl.wait(5s);
 }
 
