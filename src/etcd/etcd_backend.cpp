@@ -1,6 +1,7 @@
 #include "etcd/etcd_backend.hpp"
 
 #include "etcd/keepalive_stream.hpp"
+#include "etcd/watch_hub.hpp"
 
 namespace dlock::detail::etcd {
 
@@ -42,6 +43,47 @@ std::string EtcdBackend::make_value(const AcquireRequest& req) {
 std::string EtcdBackend::metadata_of(const std::string& value) {
   auto nl = value.find('\n');
   return nl == std::string::npos ? value : value.substr(nl + 1);
+}
+
+namespace {
+
+// A watch of one lock's key range on the client's watch stream. When the watch ends (the
+// stream broke, etcd cancelled it) it is made again before `wait` reports the change, so the
+// caller's next read happens after the new subscription.
+class EtcdChangeWatch final : public Backend::ChangeWatch {
+ public:
+  EtcdChangeWatch(const EtcdBackend& backend, WatchHub& hub, std::string key,
+                  std::pair<std::string, std::string> range)
+      : backend_(backend), hub_(hub), key_(std::move(key)), range_(std::move(range)) {
+    subscribe(Context::with_timeout(backend_.request_timeout()));
+  }
+  ~EtcdChangeWatch() override { hub_.cancel(slot_); }
+
+  bool wait(const Context& ctx, std::chrono::steady_clock::time_point until) override {
+    if (!hub_.wait(*slot_, ctx, until)) return false;
+    if (!hub_.rearm(*slot_)) {
+      hub_.cancel(slot_);
+      slot_.reset();
+      subscribe(ctx);
+    }
+    return true;
+  }
+
+ private:
+  void subscribe(const Context& ctx) {
+    slot_ = backend_.checked(hub_.watch_changes(ctx, range_.first, range_.second), key_, "watch");
+  }
+  const EtcdBackend& backend_;
+  WatchHub& hub_;
+  const std::string key_;
+  const std::pair<std::string, std::string> range_;
+  std::shared_ptr<WatchHub::Slot> slot_;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend::ChangeWatch> EtcdBackend::watch_changes(const std::string& key) {
+  return std::make_unique<EtcdChangeWatch>(*this, client_->watches(), key, key_range(key));
 }
 
 GrantResult EtcdBackend::set_metadata(const Context& ctx, GrantState& grant,

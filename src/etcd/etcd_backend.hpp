@@ -14,6 +14,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 
 #include "core/backend.hpp"
 #include "etcd/client.hpp"
@@ -87,12 +88,16 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
   GrantResult extend(const Context& ctx, GrantState& grant,
                      std::chrono::milliseconds ttl) noexcept override;
   void close() noexcept override;
+  /// A confirmed etcd watch of the lock's keys (every put and delete, lease expiry included),
+  /// so `Store::watch` wakes at each change instead of polling.
+  std::unique_ptr<ChangeWatch> watch_changes(const std::string& key) override;
   /// An election's proclaim: a Put of the new value on the grant's key with its lease, if the
   /// key is still ours (one Txn).
   GrantResult set_metadata(const Context& ctx, GrantState& grant,
                            const std::string& metadata) noexcept override;
 
   Client& client() { return *client_; }
+  std::chrono::milliseconds request_timeout() const { return client_->request_timeout(); }
   LeasePool& lease_pool() { return pool_; }
   /// The watch of this store object's held keys; a session registers each grant it wins.
   LossWatch& loss_watch() { return *loss_watch_; }
@@ -120,6 +125,8 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
   /// The compare that proves `g` still holds its key (etcd+txn: the value; etcd://: the
   /// create revision).
   virtual void add_holder_compare(etcdserverpb::TxnRequest& txn, const EtcdGrant& g) const = 0;
+  /// The etcd key range of lock `key`: {first key, range end ("" for the key alone)}.
+  virtual std::pair<std::string, std::string> key_range(const std::string& key) const = 0;
   /// The holder that lock key `kv` records: fencing token = its create revision, remaining
   /// TTL = its lease's (one round trip), metadata from its value.
   Holder holder_of(const Context& ctx, const mvccpb::KeyValue& kv, std::string_view key);

@@ -59,7 +59,8 @@ class FifoSession final : public AcquireSession {
       const auto lease = lease_.ensure(ctx, req_.key);
       KeepAliveStream::Ticket ticket;
       if (lease_.reused())
-        ticket = b_->checked(client.keepalive().send(lease), req_.key, "acquire");
+        ticket =
+            b_->checked(client.keepalive().send_when_connected(ctx, lease), req_.key, "acquire");
       std::int64_t owner_rev = 0;
       std::int64_t seen_at = 0;  // The revision at which the holder was read.
       if (my_rev_ == 0) {
@@ -291,6 +292,10 @@ class FifoBackend final : public EtcdBackend {
  protected:
   void add_holder_compare(etcdserverpb::TxnRequest& txn, const EtcdGrant& g) const override {
     compare_create(txn, g.etcd_key, g.create_revision);
+  }
+  std::pair<std::string, std::string> key_range(const std::string& key) const override {
+    const std::string pfx = prefix() + key + "/";
+    return {pfx, prefix_end(pfx)};
   }
 };
 

@@ -82,7 +82,6 @@ Reply<KeepAliveStream::Ticket> KeepAliveStream::send(std::int64_t lease) {
     }
     dead_.clear();
     if (!open_) {
-      wait_connected();
       auto s = std::make_unique<Open>();
       s->cc = std::make_unique<grpc::ClientContext>();
       if (auto f = client_.prepare_stream(*s->cc)) return {nullptr, std::move(f)};
@@ -104,20 +103,23 @@ Reply<KeepAliveStream::Ticket> KeepAliveStream::send(std::int64_t lease) {
   return {nullptr, fail(errc::unavailable, "the lease keep-alive stream could not be opened")};
 }
 
-void KeepAliveStream::wait_connected() {
+Reply<KeepAliveStream::Ticket> KeepAliveStream::send_when_connected(const Context& ctx,
+                                                                    std::int64_t lease) {
   // A stream fails fast while the channel is not connected (during a failover it moves to the
-  // next member), where a unary call would wait for it: wait here, bounded by the request
-  // timeout, in slices so that close() is not held up.
+  // next member), where a unary call would wait for it: wait first, holding no lock (a
+  // renewal's send must not queue behind this), in slices so that close() is not held up.
   auto& channel = client_.channel();
-  const auto until = clock::now() + client_.request_timeout();
-  while (channel.GetState(true) != GRPC_CHANNEL_READY && clock::now() < until) {
+  const auto until =
+      clock::now() + std::min<clock::duration>(ctx.remaining(), client_.request_timeout());
+  while (channel.GetState(true) != GRPC_CHANNEL_READY && clock::now() < until && !ctx.done()) {
     {
       std::lock_guard lk(mu_);
-      if (closed_) return;
+      if (closed_) break;
     }
     channel.WaitForStateChange(channel.GetState(false),
                                std::chrono::system_clock::now() + std::chrono::milliseconds(100));
   }
+  return send(lease);
 }
 
 Reply<std::int64_t> KeepAliveStream::await(const Context& ctx, const Ticket& ticket) {

@@ -38,6 +38,10 @@ class KeepAliveStream {
   /// Sends one keep-alive for `lease` (opening the stream if needed). Does not wait for the
   /// answer. Fails with unavailable when the stream cannot be written, closed after close().
   Reply<Ticket> send(std::int64_t lease);
+  /// `send`, after waiting (bounded by `ctx` and the request timeout) for the channel to be
+  /// connected: for an acquisition, which may wait through a failover as unary calls do.
+  /// Renewals use `send`: a renewal that cannot be sent fails at once (the grant is at risk).
+  Reply<Ticket> send_when_connected(const Context& ctx, std::int64_t lease);
   /// Waits for `ticket`'s answer: the lease's TTL in seconds after the renewal (<= 0: the
   /// lease is gone). Fails with unavailable (stream broke, or no answer within the request
   /// timeout), timeout / cancelled (from `ctx`).
@@ -71,7 +75,6 @@ class KeepAliveStream {
     bool broken = false;
   };
   void read_loop(Open* s);
-  void wait_connected();
   void fail_pending_locked();
   void ticker_loop();
 

@@ -38,7 +38,8 @@ class TxnSession final : public AcquireSession {
       const auto lease = lease_.ensure(ctx, req_.key);
       KeepAliveStream::Ticket ticket;
       if (lease_.reused())
-        ticket = b_->checked(client.keepalive().send(lease), req_.key, "acquire");
+        ticket =
+            b_->checked(client.keepalive().send_when_connected(ctx, lease), req_.key, "acquire");
       etcdserverpb::TxnRequest txn;
       auto* cmp = txn.add_compare();
       cmp->set_key(etcd_key_);
@@ -179,6 +180,9 @@ class TxnBackend final : public EtcdBackend {
     cmp->set_result(etcdserverpb::Compare::EQUAL);
     cmp->set_value(g.value());
   }
+  std::pair<std::string, std::string> key_range(const std::string& key) const override {
+    return {prefix() + key, {}};
+  }
 };
 
 }  // namespace
@@ -196,6 +200,7 @@ Capabilities etcd_capabilities() {
   c.min_ttl = std::chrono::seconds(1);
   c.durable = true;
   c.proclaims = true;
+  c.watches = true;
   return c;
 }
 

@@ -53,7 +53,7 @@ void WatchHub::read_loop(Open* s) {
       Slot& slot = *held;
       if (resp.created()) slot.created = true;
       for (auto& ev : resp.events()) {
-        if (ev.type() != mvccpb::Event::DELETE) continue;
+        if (ev.type() != mvccpb::Event::DELETE && !slot.every_event) continue;
         slot.fired = true;
         if (slot.listener) notes.emplace_back(slot.listener, Note::deleted);
       }
@@ -125,11 +125,25 @@ Reply<bool> WatchHub::write(const etcdserverpb::WatchRequest& req,
 
 Reply<std::shared_ptr<WatchHub::Slot>> WatchHub::watch_deletes(const Context& ctx,
                                                                const std::string& key) {
+  return watch_confirmed(ctx, key, {}, false);
+}
+
+Reply<std::shared_ptr<WatchHub::Slot>> WatchHub::watch_changes(const Context& ctx,
+                                                               const std::string& key,
+                                                               const std::string& range_end) {
+  return watch_confirmed(ctx, key, range_end, true);
+}
+
+Reply<std::shared_ptr<WatchHub::Slot>> WatchHub::watch_confirmed(const Context& ctx,
+                                                                 const std::string& key,
+                                                                 const std::string& range_end,
+                                                                 bool every_event) {
   const auto limit =
       clock::now() + std::min<clock::duration>(ctx.remaining(), client_.request_timeout());
   bool refused = false;
   for (;;) {
     auto slot = std::make_shared<Slot>();
+    slot->every_event = every_event;
     {
       std::lock_guard lk(mu_);
       if (closed_) return {nullptr, fail(errc::closed)};
@@ -138,7 +152,8 @@ Reply<std::shared_ptr<WatchHub::Slot>> WatchHub::watch_deletes(const Context& ct
     etcdserverpb::WatchRequest req;
     auto* c = req.mutable_create_request();
     c->set_key(key);
-    c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
+    if (!range_end.empty()) c->set_range_end(range_end);
+    if (!every_event) c->add_filters(etcdserverpb::WatchCreateRequest::NOPUT);
     c->set_watch_id(slot->id);
     auto w = write(req, slot);
     if (!w.ok()) return {nullptr, std::move(w.failure)};

@@ -51,6 +51,11 @@ class WatchHub {
   /// on the stream). Fails with unavailable, timeout, cancelled, closed, or auth_failed when
   /// etcd refuses the watch.
   Reply<std::shared_ptr<Slot>> watch_deletes(const Context& ctx, const std::string& key);
+  /// Watches every event (puts and deletes) on the keys in [`key`, `range_end`) (`range_end`
+  /// empty: `key` alone) and waits for etcd's confirmation, as `watch_deletes` does: for
+  /// `Store::watch`, which wakes at any change of a lock.
+  Reply<std::shared_ptr<Slot>> watch_changes(const Context& ctx, const std::string& key,
+                                             const std::string& range_end);
   /// Watches `key` for DELETE events from `start_revision` on, reporting them to `listener`
   /// until `cancel` or the watch ends. Does not wait for etcd's confirmation. Null when the
   /// stream could not be written (nothing is registered then); fails when closed or when a
@@ -81,6 +86,9 @@ class WatchHub {
   /// Writes `req` (opening a stream if needed); registers `slot` (if any) just before.
   /// False when the stream broke; fails when closed or a new stream cannot be prepared.
   Reply<bool> write(const etcdserverpb::WatchRequest& req, const std::shared_ptr<Slot>& slot);
+  /// A confirmed watch of [key, range_end): deletes only, or every event.
+  Reply<std::shared_ptr<Slot>> watch_confirmed(const Context& ctx, const std::string& key,
+                                               const std::string& range_end, bool every_event);
 
   Client& client_;
   std::mutex write_mu_;  // Serializes writes and (re)opening.
@@ -96,9 +104,10 @@ class WatchHub {
 struct WatchHub::Slot {
   std::int64_t id = 0;
   bool created = false;
-  bool fired = false;   // A DELETE was seen, or the watch ended.
-  bool broken = false;  // The stream broke.
-  bool ended = false;   // The watch no longer exists (stream broke, etcd cancelled it).
+  bool every_event = false;  // Puts fire it too (a change watch), not only deletes.
+  bool fired = false;        // A DELETE (or any event) was seen, or the watch ended.
+  bool broken = false;       // The stream broke.
+  bool ended = false;        // The watch no longer exists (stream broke, etcd cancelled it).
   std::string cancel_reason;
   std::condition_variable_any cv;
   WatchHub::Listener listener;  // Set for a persistent watch.

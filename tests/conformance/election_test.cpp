@@ -16,8 +16,8 @@ namespace {
 // Records a watch's events on a thread of its own until stopped.
 class Recorder {
  public:
-  Recorder(Store store, std::string key) {
-    thread_ = std::thread([this, store, key]() mutable {
+  Recorder(Store store, std::string key, std::chrono::milliseconds poll = 50ms) {
+    thread_ = std::thread([this, store, key, poll]() mutable {
       store.watch(
           Context::with_stop(stop_.get_token()), key,
           [this](const LockEvent& e) {
@@ -26,7 +26,7 @@ class Recorder {
             cv_.notify_all();
             return true;
           },
-          50ms);
+          poll);
     });
   }
   ~Recorder() {
@@ -74,6 +74,25 @@ TEST_P(Conformance, WatchReportsEveryChangeInOrder) {
   EXPECT_EQ(events[3].kind, LockEvent::Kind::acquired);
   EXPECT_EQ(events[4].kind, LockEvent::Kind::expired);
   EXPECT_EQ(events[4].holder.fencing_token, b.fencing_token());
+}
+
+// A store with `Capabilities::watches` reports changes from its notifications: with a poll
+// interval of an hour, every change still arrives (each wait_for gives up after 10 s).
+TEST_P(Conformance, AWatchOnAStoreWithNotificationsDoesNotPoll) {
+  if (!caps_.watches) GTEST_SKIP() << "this store's watch reads the lock every poll interval";
+  Recorder rec(another(), key(), std::chrono::hours(1));
+  auto events = rec.wait_for(1);
+  ASSERT_GE(events.size(), 1u);
+  EXPECT_EQ(events[0].kind, LockEvent::Kind::snapshot);
+  Lease a = store_.acquire({}, key(), {.ttl = 60s, .metadata = "notified"});
+  events = rec.wait_for(2);
+  ASSERT_GE(events.size(), 2u);
+  EXPECT_EQ(events[1].kind, LockEvent::Kind::acquired);
+  EXPECT_EQ(events[1].holder.owner.text, "notified");
+  a.release();
+  events = rec.wait_for(3);
+  ASSERT_GE(events.size(), 3u);
+  EXPECT_EQ(events[2].kind, LockEvent::Kind::released);
 }
 
 TEST_P(Conformance, ElectionHasOneLeaderAtATimeWithIncreasingTerms) {
