@@ -59,12 +59,16 @@ local function live_head(K)
   end
 end
 local function next_fence(K)
+  -- The counter, raised to a floor from the server's clock (2^20 per second, about one per
+  -- microsecond). A counter that is behind (a promoted replica that missed the last INCRs, or
+  -- a server that lost its data) still gives a token above every earlier one, unless this
+  -- server's clock is behind the old one's by more than the time since that token: tokens
+  -- never repeat across a failover or a restart.
   local f = redis.call('incr', K[2])
-  if f == 1 then
-    -- A fresh counter (first grant, or the server lost its data): start at the server's
-    -- clock x 2^20, above any number an earlier counter reached unless it granted more
-    -- than 2^20 times per second, so tokens keep growing across a restart.
-    f = tonumber(redis.call('time')[1]) * 1048576
+  local t = redis.call('time')
+  local floor = tonumber(t[1]) * 1048576 + math.floor(tonumber(t[2]) * 1048576 / 1000000)
+  if f < floor then
+    f = floor
     redis.call('set', K[2], string.format('%d', f))
   end
   return f

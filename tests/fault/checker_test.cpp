@@ -39,6 +39,15 @@ TEST(Checker, CatchesStaleAcceptedWriteAndTokenOrder) {
   EXPECT_EQ(r.stale_accepted, 1u);
 }
 
+TEST(Checker, ARepeatedTokenIsAStaleWrite) {
+  // Two sections with one token (a fence counter that went back in a failover): the second
+  // write is stale even though its token is not lower.
+  auto r = check({sec(1, 7, 0, 10), sec(2, 7, 11, 20)}, 1s);
+  EXPECT_EQ(r.non_increasing_tokens, 1u);
+  EXPECT_EQ(r.stale_accepted, 1u);
+  EXPECT_FALSE(r.safe());
+}
+
 TEST(Checker, CountsStarvation) {
   auto a = sec(1, 1, 0, 10);
   a.wait_ns = 5'000'000'000;

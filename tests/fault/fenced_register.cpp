@@ -38,7 +38,7 @@ class LockedFile {
 
 bool FencedRegister::write(std::uint64_t token) {
   LockedFile f(path_);
-  if (token < f.read_value()) return false;
+  if (token <= f.read_value()) return false;  // A repeated token is as stale as a lower one.
   f.write_value(token);
   return true;
 }

@@ -592,6 +592,22 @@ TEST_F(RedisTest, DatabaseAndPrefixAreHonoured) {
   EXPECT_EQ(raw.cmd({"EXISTS", "app:x", "{app:x}:meta"}).integer, 0);
 }
 
+// A promoted replica that missed the last grant's INCR holds a fence counter one behind; the
+// floor from the server's clock still makes the next token greater (never a repeat).
+TEST_F(RedisTest, ACounterThatMissedItsLastIncrementStillGivesAGreaterToken) {
+  RedisServer server;
+  auto store = open(server.url());
+  std::uint64_t last = 0;
+  for (int i = 0; i < 3; ++i) {
+    Lease l = store.acquire({}, "behind", {.ttl = 10s});
+    EXPECT_GT(l.fencing_token(), last);
+    last = l.fencing_token();
+    EXPECT_TRUE(l.release());
+    RawClient raw(server.port());
+    raw.cmd({"SET", "{lock:behind}:fence", std::to_string(last - 1)});
+  }
+}
+
 TEST_F(RedisTest, SentinelFailoverMovesTheStoreToTheNewMaster) {
   SentinelGroup group;
   // min_replicas=1: every grant reached the replica before it counted, so it survives the
