@@ -1,5 +1,8 @@
 #include "etcd/etcd_backend.hpp"
 
+#include <cstdint>
+#include <cstdio>
+
 #include "etcd/keepalive_stream.hpp"
 #include "etcd/watch_hub.hpp"
 
@@ -36,8 +39,47 @@ void EtcdBackend::close() noexcept {
   client_->close();
 }
 
+namespace {
+
+std::string mode_word(const LockMode& mode) {
+  switch (mode.kind) {
+    case LockMode::Kind::exclusive:
+      return {};
+    case LockMode::Kind::shared:
+      return " shared";
+    case LockMode::Kind::permits:
+      return " permits " + std::to_string(mode.count) + " " + std::to_string(mode.limit);
+  }
+  return {};
+}
+
+}  // namespace
+
 std::string EtcdBackend::make_value(const AcquireRequest& req) {
-  return req.token + "\n" + req.metadata;
+  return req.token + mode_word(req.mode) + "\n" + req.metadata;
+}
+
+LockMode EtcdBackend::mode_of(const std::string& value) {
+  const auto nl = value.find('\n');
+  if (nl == std::string::npos) return LockMode::exclusive();
+  const std::string_view head(value.data(), nl);
+  const auto sp = head.find(' ');
+  if (sp == std::string_view::npos) return LockMode::exclusive();
+  const auto word = head.substr(sp + 1);
+  if (word == "shared") return LockMode::shared();
+  unsigned long count = 0, limit = 0;
+  if (std::sscanf(std::string(word).c_str(), "permits %lu %lu", &count, &limit) == 2 && count > 0 &&
+      limit >= count && limit <= UINT32_MAX) {
+    return LockMode::permits(static_cast<std::uint32_t>(count), static_cast<std::uint32_t>(limit));
+  }
+  return LockMode::exclusive();  // Unknown: the safe reading (it holds alone).
+}
+
+std::string EtcdBackend::with_mode(const std::string& value, const LockMode& mode) {
+  const auto nl = value.find('\n');
+  const std::string head = value.substr(0, nl);
+  const std::string token = head.substr(0, head.find(' '));
+  return token + mode_word(mode) + (nl == std::string::npos ? "\n" : value.substr(nl));
 }
 
 std::string EtcdBackend::metadata_of(const std::string& value) {
@@ -179,8 +221,8 @@ GrantResult EtcdBackend::extend_grant(const Context& ctx, EtcdGrant& g, millisec
 
 Backend::Holder EtcdBackend::holder_of(const Context& ctx, const mvccpb::KeyValue& kv,
                                        std::string_view key) {
-  Holder h{LockMode::exclusive(), static_cast<std::uint64_t>(kv.create_revision()),
-           milliseconds(-1), metadata_of(kv.value())};
+  Holder h{mode_of(kv.value()), static_cast<std::uint64_t>(kv.create_revision()), milliseconds(-1),
+           metadata_of(kv.value())};
   if (kv.lease() != 0) {
     auto r = checked(client_->time_to_live(ctx, kv.lease()), key, "lease time to live");
     h.ttl_remaining = milliseconds(std::max<std::int64_t>(0, r.ttl()) * 1000);

@@ -115,8 +115,15 @@ class EtcdBackend : public Backend, public std::enable_shared_from_this<EtcdBack
     if (failure) throw to_error(failure, scheme_, key, step);
   }
 
-  /// The value stored in a lock key: the token, a newline, the owner metadata.
+  /// The value stored in a lock key: the token (followed, for a grant that is not exclusive,
+  /// by a space and its mode: `shared` or `permits <count> <limit>`), a newline, the owner
+  /// metadata.
   static std::string make_value(const AcquireRequest& req);
+  /// The mode a stored value records; exclusive for values without one (foreign clients such
+  /// as etcdctl, and dlock's exclusive grants).
+  static LockMode mode_of(const std::string& value);
+  /// `value` with its mode replaced by `mode` (token and metadata kept).
+  static std::string with_mode(const std::string& value, const LockMode& mode);
   /// The metadata part of a stored value. A value without dlock's token line is a foreign
   /// client's (e.g. an `etcdctl elect` proposal): all of it is its text.
   static std::string metadata_of(const std::string& value);

@@ -5,7 +5,10 @@
 // waiter key's create revision. Each acquisition has its own lease, so two acquisitions of one
 // name by one store object queue like any two clients.
 #include <cstdio>
+#include <map>
+#include <vector>
 
+#include "core/modes.hpp"
 #include "etcd/keepalive_stream.hpp"
 #include "etcd/stores.hpp"
 #include "etcd/watch_hub.hpp"
@@ -39,6 +42,27 @@ void range_owner(etcdserverpb::RangeRequest* r, const std::string& pfx) {
   r->set_limit(1);
 }
 
+// Every waiter under `pfx`, oldest first (for the modes: who holds depends on all of them).
+void range_all(etcdserverpb::RangeRequest* r, const std::string& pfx) {
+  r->set_key(pfx);
+  r->set_range_end(prefix_end(pfx));
+  r->set_sort_target(etcdserverpb::RangeRequest::CREATE);
+  r->set_sort_order(etcdserverpb::RangeRequest::ASCEND);
+}
+
+// How many of `kvs` (oldest first) hold the lock: the longest prefix in which each waiter's
+// mode fits with those before it (the rule of core/modes.hpp; served in arrival order, so a
+// waiter that does not fit keeps every later one waiting too).
+std::size_t holding(const google::protobuf::RepeatedPtrField<mvccpb::KeyValue>& kvs) {
+  std::vector<LockMode> held;
+  for (const auto& kv : kvs) {
+    const LockMode m = EtcdBackend::mode_of(kv.value());
+    if (!compatible(m, held)) break;
+    held.push_back(m);
+  }
+  return held.size();
+}
+
 class FifoSession final : public AcquireSession {
  public:
   FifoSession(std::shared_ptr<EtcdBackend> b, const AcquireRequest& req)
@@ -61,7 +85,7 @@ class FifoSession final : public AcquireSession {
       if (lease_.reused())
         ticket =
             b_->checked(client.keepalive().send_when_connected(ctx, lease), req_.key, "acquire");
-      std::int64_t owner_rev = 0;
+      bool won = false;
       std::int64_t seen_at = 0;  // The revision at which the holder was read.
       if (my_rev_ == 0) {
         // Enqueue: create our waiter key unless it exists, and read the holder.
@@ -72,9 +96,9 @@ class FifoSession final : public AcquireSession {
         put->set_key(my_key_);
         put->set_value(value_);
         put->set_lease(lease);
-        range_owner(txn.add_success()->mutable_request_range(), pfx_);
+        range_queue(txn.add_success()->mutable_request_range());
         txn.add_failure()->mutable_request_range()->set_key(my_key_);
-        range_owner(txn.add_failure()->mutable_request_range(), pfx_);
+        range_queue(txn.add_failure()->mutable_request_range());
         maybe_key_ = true;  // Our waiter key may exist from here on.
         auto reply = client.txn(ctx, txn);
         if (reply.code() == errc::not_held && !regranted) {  // The lease expired while waiting.
@@ -92,14 +116,13 @@ class FifoSession final : public AcquireSession {
           if (mine.empty()) bad_answer();
           my_rev_ = mine[0].create_revision();
         }
-        const auto& owner = r.responses(1).response_range().kvs();
-        if (!owner.empty()) owner_rev = owner[0].create_revision();
+        won = admits(r.responses(1).response_range().kvs());
       } else {
         // Already queued: a read-only Txn (no raft write) checks that our key is still there
         // with our revision (it may have expired while we waited) and reads the holder.
         etcdserverpb::TxnRequest txn;
         compare_create(txn, my_key_, my_rev_);
-        range_owner(txn.add_success()->mutable_request_range(), pfx_);
+        range_queue(txn.add_success()->mutable_request_range());
         const auto r = b_->checked(client.txn(ctx, txn), req_.key, "acquire");
         if (!r.succeeded()) {
           my_rev_ = 0;  // Our entry is gone: queue again (at the back).
@@ -107,10 +130,9 @@ class FifoSession final : public AcquireSession {
           continue;
         }
         seen_at = r.header().revision();
-        const auto& owner = r.responses(0).response_range().kvs();
-        if (!owner.empty()) owner_rev = owner[0].create_revision();
+        won = admits(r.responses(0).response_range().kvs());
       }
-      if (owner_rev == my_rev_) {
+      if (won) {
         if (ticket &&
             b_->checked(client.keepalive().await(ctx, ticket), req_.key, "acquire") <= 0) {
           // Our lease had expired (e.g. this process was paused) but etcd had not revoked it
@@ -144,6 +166,13 @@ class FifoSession final : public AcquireSession {
   bool wait(const Context& ctx, clock::time_point until) override {
     auto& client = b_->client();
     auto& hub = client.watches();
+    if (!watch_ && my_rev_ != 0 && !exclusive()) {
+      // A shared or permits waiter may be let in by any change ahead of it (a release, an
+      // expiry, a writer's downgrade): watch every event of the lock's keys, then attempt
+      // again at once, so that nothing after the watch is missed.
+      watch_ = b_->checked(hub.watch_changes(ctx, pfx_, prefix_end(pfx_)), req_.key, "watch");
+      return true;
+    }
     if (!watch_) {
       if (my_rev_ == 0) return true;
       // The predecessor: the newest waiter older than us. Watch only it (no herd).
@@ -200,6 +229,34 @@ class FifoSession final : public AcquireSession {
   }
 
  private:
+  bool exclusive() const { return req_.mode.kind == LockMode::Kind::exclusive; }
+  // What an attempt reads of the queue: the oldest waiter for an exclusive acquisition (it
+  // holds when that is itself), every waiter for the other modes.
+  void range_queue(etcdserverpb::RangeRequest* r) const {
+    if (exclusive()) {
+      range_owner(r, pfx_);
+    } else {
+      range_all(r, pfx_);
+    }
+  }
+  // Whether the queue read by `range_queue` lets this acquisition hold.
+  bool admits(const google::protobuf::RepeatedPtrField<mvccpb::KeyValue>& kvs) const {
+    if (exclusive()) return !kvs.empty() && kvs[0].create_revision() == my_rev_;
+    std::vector<LockMode> ahead;
+    for (const auto& kv : kvs) {
+      if (kv.create_revision() >= my_rev_) break;
+      const LockMode m = EtcdBackend::mode_of(kv.value());
+      const std::uint32_t limit = m.kind == LockMode::Kind::permits ? m.limit : 0;
+      if (auto conflict = limit_conflict(req_.mode, limit)) {
+        throw Error(errc::invalid_argument, std::string(b_->scheme()), req_.key, "acquire",
+                    *conflict);
+      }
+      ahead.push_back(m);
+    }
+    // The ones ahead hold or wait in order: this one holds if it fits with all of them.
+    return compatible(req_.mode, ahead);
+  }
+
   [[noreturn]] void bad_answer() {
     throw Error(errc::protocol_error, std::string(b_->scheme()), req_.key, "acquire",
                 "unexpected transaction answer");
@@ -225,6 +282,9 @@ class FifoBackend final : public EtcdBackend {
   Capabilities capabilities() const override {
     auto c = etcd_capabilities();
     c.fifo = true;
+    c.shared_mode = true;
+    c.permits_mode = true;
+    c.downgrades = true;
     return c;
   }
 
@@ -233,21 +293,17 @@ class FifoBackend final : public EtcdBackend {
   }
 
   Inspection inspect(const Context& ctx, const std::string& key) override {
-    // One read-only Txn: the holder (the oldest waiter key) and how many keys queue.
-    const std::string pfx = prefix() + key + "/";
-    etcdserverpb::TxnRequest txn;
-    range_owner(txn.add_success()->mutable_request_range(), pfx);
-    auto* count = txn.add_success()->mutable_request_range();
-    count->set_key(pfx);
-    count->set_range_end(prefix_end(pfx));
-    count->set_count_only(true);
-    const auto resp = checked(client().txn(ctx, txn), key, "inspect");
+    // One read of every waiter key, oldest first: the holders are the longest prefix whose
+    // modes fit together (one for a mutex), the others wait.
+    etcdserverpb::RangeRequest r;
+    range_all(&r, prefix() + key + "/");
+    const auto resp = checked(client().range(ctx, r), key, "inspect");
     Inspection out{key, {}, {}};
-    if (resp.responses_size() != 2) return out;
-    const auto& owner = resp.responses(0).response_range().kvs();
-    const auto keys = resp.responses(1).response_range().count();
-    out.waiters = static_cast<std::uint64_t>(std::max<std::int64_t>(0, keys - 1));
-    if (!owner.empty()) out.holders.push_back(holder_of(ctx, owner[0], key));
+    const std::size_t held = holding(resp.kvs());
+    for (std::size_t i = 0; i < held; ++i) {
+      out.holders.push_back(holder_of(ctx, resp.kvs(static_cast<int>(i)), key));
+    }
+    out.waiters = static_cast<std::uint64_t>(resp.kvs_size()) - held;
     return out;
   }
 
@@ -255,38 +311,67 @@ class FifoBackend final : public EtcdBackend {
     etcdserverpb::RangeRequest r;
     r.set_key(prefix() + p);
     r.set_range_end(prefix_end(prefix() + p));
+    r.set_sort_target(etcdserverpb::RangeRequest::CREATE);
+    r.set_sort_order(etcdserverpb::RangeRequest::ASCEND);
     const auto resp = checked(client().range(ctx, r), p, "list");
-    // Group waiter keys by lock name; the oldest of each name holds it, the others wait.
-    struct Line {
-      const mvccpb::KeyValue* holder = nullptr;
-      std::uint64_t keys = 0;
-    };
-    std::map<std::string, Line> lines;
+    // Group waiter keys by lock name (oldest first, as read); each name's holders are the
+    // longest prefix whose modes fit together, the others wait.
+    std::map<std::string, google::protobuf::RepeatedPtrField<mvccpb::KeyValue>> lines;
     for (const auto& kv : resp.kvs()) {
       auto slash = kv.key().rfind('/');
       if (slash == std::string::npos || slash <= prefix().size()) continue;
       auto name = kv.key().substr(prefix().size(), slash - prefix().size());
       if (name.compare(0, p.size(), p) != 0) continue;
-      auto& line = lines[name];
-      ++line.keys;
-      if (!line.holder || kv.create_revision() < line.holder->create_revision()) line.holder = &kv;
+      *lines[name].Add() = kv;
     }
     std::vector<Inspection> out;
-    for (auto& [name, line] : lines) {
-      out.push_back({name, {holder_of(ctx, *line.holder, name)}, line.keys - 1});
+    for (auto& [name, kvs] : lines) {
+      const std::size_t held = holding(kvs);
+      Inspection line{name, {}, static_cast<std::uint64_t>(kvs.size()) - held};
+      for (std::size_t i = 0; i < held; ++i) {
+        line.holders.push_back(holder_of(ctx, kvs[static_cast<int>(i)], name));
+      }
+      if (!line.holders.empty()) out.push_back(std::move(line));
     }
     return out;
   }
 
   bool force_release(const Context& ctx, const std::string& key) override {
+    // Deletes every holder's key (each only if it is still the same key), not the waiters'.
     etcdserverpb::RangeRequest r;
-    range_owner(&r, prefix() + key + "/");
-    const auto owner = checked(client().range(ctx, r), key, "force_release");
-    if (owner.kvs().empty()) return false;
+    range_all(&r, prefix() + key + "/");
+    const auto queue = checked(client().range(ctx, r), key, "force_release");
+    const std::size_t held = holding(queue.kvs());
+    if (held == 0) return false;
     etcdserverpb::TxnRequest txn;
-    compare_create(txn, owner.kvs(0).key(), owner.kvs(0).create_revision());
-    txn.add_success()->mutable_request_delete_range()->set_key(owner.kvs(0).key());
+    for (std::size_t i = 0; i < held; ++i) {
+      const auto& kv = queue.kvs(static_cast<int>(i));
+      compare_create(txn, kv.key(), kv.create_revision());
+      txn.add_success()->mutable_request_delete_range()->set_key(kv.key());
+    }
     return checked(client().txn(ctx, txn), key, "force_release").succeeded();
+  }
+
+  GrantResult downgrade(const Context& ctx, GrantState& grant) noexcept override {
+    // A Put of the same key with the mode `shared`: its create revision (its place in the
+    // queue and its fencing token) stays, so no writer gets in between; the readers queued
+    // behind it watch every event of the lock's keys and are let in by this Put.
+    auto& g = static_cast<EtcdGrant&>(grant);
+    return guarded([&] {
+      std::lock_guard writing(g.writes);
+      const std::string fresh = with_mode(g.value(), LockMode::shared());
+      etcdserverpb::TxnRequest txn;
+      add_holder_compare(txn, g);
+      auto* put = txn.add_success()->mutable_request_put();
+      put->set_key(g.etcd_key);
+      put->set_value(fresh);
+      put->set_ignore_lease(true);
+      if (!checked(client().txn(ctx, txn), g.key, "downgrade").succeeded()) {
+        return GrantResult::not_held();
+      }
+      g.set_value(fresh);
+      return GrantResult::held();
+    });
   }
 
  protected:
