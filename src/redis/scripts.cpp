@@ -76,6 +76,9 @@ end
 local function grant(K, token, ttl, metadata)
   redis.call('set', K[1], token, 'PX', ttl)
   local f = next_fence(K)
+  -- The clock floor makes the counter needless once the grant is over: it expires a second
+  -- after the grant's TTL, so an unused lock name leaves no key behind.
+  redis.call('pexpire', K[2], tonumber(ttl) + 1000)
   redis.call('set', K[3], token .. '\n' .. string.format('%d', f) .. '\n' .. metadata, 'PX', ttl)
   return f
 end
