@@ -13,6 +13,8 @@
 #include <string>
 #include <thread>
 
+#include "dlock/error.hpp"
+#include "dlock/zookeeper.hpp"
 #include "support/process.hpp"
 
 namespace dlock::test {
@@ -45,7 +47,7 @@ class ZooKeeperServer {
   }
   std::string log() const { return read_file(dir_.path() / "zookeeper.log"); }
 
-  /// Starts the server and waits until it accepts connections.
+  /// Starts the server and waits until it establishes sessions (its port opens earlier).
   void start() {
     child_ = Child(
         {"java", "-Xmx192m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xshare:auto",
@@ -53,7 +55,18 @@ class ZooKeeperServer {
          "org.apache.zookeeper.server.ZooKeeperServerMain", (dir_.path() / "zoo.cfg").string()},
         (dir_.path() / "zookeeper.log").string());
     const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(90);
-    while (!wait_for_port(port_, std::chrono::milliseconds(200))) {
+    for (;;) {
+      if (wait_for_port(port_, std::chrono::milliseconds(200))) {
+        try {
+          open(ZooKeeperConfig{.hosts = hosts(), .root = "/dlock-ready",
+                               .connect_timeout = std::chrono::seconds(3)},
+               Context::with_timeout(std::chrono::seconds(5)))
+              .close();
+          return;
+        } catch (const Error&) {
+          // Not serving yet.
+        }
+      }
       if (!child_.running() || std::chrono::steady_clock::now() > until) {
         throw std::runtime_error("zookeeper did not start: " + log());
       }
