@@ -21,7 +21,7 @@ namespace dlock::test {
 
 class ZooKeeperServer {
  public:
-  /// The server's tick: session timeouts between 2 and 100 ticks are accepted.
+  /// The server's tick; session timeouts from 2 ticks to 60 s are accepted.
   static constexpr int kTickMs = 200;
 
   ZooKeeperServer() : port_(free_port()) {
@@ -31,7 +31,7 @@ class ZooKeeperServer {
         << "dataDir=" << (dir_.path() / "data").string() << "\n"
         << "clientPort=" << port_ << "\nclientPortAddress=127.0.0.1\n"
         << "admin.enableServer=false\n4lw.commands.whitelist=\n"
-        << "maxClientCnxns=0\nforceSync=no\n";
+        << "maxClientCnxns=0\nforceSync=no\nmaxSessionTimeout=60000\n";
     start();
   }
   ~ZooKeeperServer() { stop(); }

@@ -3,6 +3,8 @@
 // both ways, loss reports for a deleted node and for an ended session.
 #include <gtest/gtest.h>
 
+#include <signal.h>
+
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -217,6 +219,33 @@ TEST(ZooKeeperLoss, ASessionEndedByAnotherClientFiresTheLossSignal) {
   auto again = store.try_acquire(Context::with_timeout(20s), key);
   ASSERT_TRUE(again.has_value());
   EXPECT_GT(again->fencing_token(), l.fencing_token());
+}
+
+TEST(ZooKeeperLoss, AConnectionLossWithinTheSessionIsAtRiskThenRecovered) {
+  auto& zk = shared_zookeeper();
+  // A long session: the client drops the silent connection after 2/3 of it, well before the
+  // server would expire the session.
+  Store store = open(zk.url("/risk", "session_timeout=15s"));
+  const auto key = unique_key("risk");
+  std::atomic<int> risks{0}, recoveries{0};
+  Lease l = store.acquire({}, key,
+                          {.ttl = 60s,
+                           .auto_renew = true,
+                           .on_at_risk = [&](const RiskInfo&) { risks++; },
+                           .on_recovered = [&](const RiskInfo&) { recoveries++; }});
+  struct Resume {
+    test::ZooKeeperServer& zk;
+    ~Resume() { zk.signal(SIGCONT); }
+  } resume{zk};
+  zk.signal(SIGSTOP);  // The server stops answering; the TCP connection stays open.
+  ASSERT_TRUE(eventually([&] { return risks.load() > 0; }, 30s)) << "no at-risk signal";
+  zk.signal(SIGCONT);
+  ASSERT_TRUE(eventually([&] { return recoveries.load() > 0; }, 30s)) << "no recovered signal";
+  EXPECT_FALSE(l.lost());
+  EXPECT_TRUE(l.held());
+  // The session and its node survived: the lock is still taken for others.
+  EXPECT_FALSE(open(zk.url("/risk")).try_acquire({}, key).has_value());
+  EXPECT_EQ(l.release().status, ReleaseStatus::released);
 }
 
 TEST(ZooKeeperLoss, DeletingTheNodeFiresTheLossSignal) {
