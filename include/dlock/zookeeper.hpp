@@ -6,7 +6,7 @@
 //
 // The same settings as the URL
 // `zk://[user:password@]host:port[,host:port...][/root][?session_timeout=10s&connect_timeout=5s
-// &request_timeout=5s]`. A lock `name` is the persistent node `<root>/<name>`; each contender
+// &request_timeout=5s]`. A lock `name` is the container node `<root>/<name>`; each contender
 // is an ephemeral sequential child `<token>__lock__<seq>` holding its owner metadata; the
 // lowest sequence holds and each waiter watches only its predecessor. The fencing token is the
 // holder node's czxid. ZooKeeper has no TTL per node: a node lives as long as the client's

@@ -319,12 +319,13 @@ Rc Client::finish(int rc, const std::string& key, const char* step, const std::s
 }
 
 Rc Client::create(const Context& ctx, const std::string& path, const std::string& data,
-                  bool ephemeral, bool sequential, std::string* created, NodeStat* stat,
-                  const std::string& key, const char* step) {
+                  NodeKind kind, std::string* created, NodeStat* stat, const std::string& key,
+                  const char* step) {
   std::shared_lock<std::shared_mutex> use;
   zhandle_t* zh = handle(ctx, key, step, use);
-  int flags = ephemeral ? (sequential ? ZOO_EPHEMERAL_SEQUENTIAL : ZOO_EPHEMERAL)
-                        : (sequential ? ZOO_PERSISTENT_SEQUENTIAL : ZOO_PERSISTENT);
+  const int flags = kind == NodeKind::ephemeral_sequential ? ZOO_EPHEMERAL_SEQUENTIAL
+                    : kind == NodeKind::container          ? ZOO_CONTAINER
+                                                           : ZOO_PERSISTENT;
   ACL_vector* acl = cfg_.user.empty() ? &ZOO_OPEN_ACL_UNSAFE : &ZOO_CREATOR_ALL_ACL;
   auto call = std::make_shared<Call>();
   void* boxed = Call::box(call);
@@ -343,11 +344,12 @@ Rc Client::create(const Context& ctx, const std::string& path, const std::string
   return finish(call->rc, key, step, path);
 }
 
-void Client::create_parents(const Context& ctx, const std::string& path, const std::string& key,
-                            const char* step) {
+void Client::create_parents(const Context& ctx, const std::string& path, NodeKind kind,
+                            const std::string& key, const char* step) {
   for (std::size_t at = path.find('/', 1);; at = path.find('/', at + 1)) {
     const std::string part = at == std::string::npos ? path : path.substr(0, at);
-    const Rc rc = create(ctx, part, "", false, false, nullptr, nullptr, key, step);
+    const Rc rc = create(ctx, part, "", at == std::string::npos ? kind : NodeKind::persistent,
+                         nullptr, nullptr, key, step);
     if (rc != Rc::ok && rc != Rc::node_exists) {
       throw Error(errc::protocol_error, kScheme, key, step, "could not create " + part);
     }

@@ -28,6 +28,13 @@ struct NodeStat {
   std::int64_t mtime_ms = 0;         ///< Last write, ms since the epoch by the server's clock.
 };
 
+/// What kind of node `create` makes.
+enum class NodeKind {
+  persistent,
+  container,             ///< Deleted by the server some time after its last child goes.
+  ephemeral_sequential,  ///< Gone with the session; the server appends a 10-digit sequence.
+};
+
 /// The outcome of a request that the caller handles (anything else throws).
 enum class Rc { ok, no_node, node_exists, bad_version, not_empty };
 
@@ -59,14 +66,14 @@ class Client {
   /// The session id and password of the current session (for tests that end it).
   std::pair<std::int64_t, std::string> session_credentials() const;
 
-  /// Creates `path` (ephemeral and sequential when asked); `created` gets the path the server
-  /// gave, `stat` its stat. Returns ok, no_node (no parent) or node_exists.
-  Rc create(const Context& ctx, const std::string& path, const std::string& data, bool ephemeral,
-            bool sequential, std::string* created, NodeStat* stat, const std::string& key,
-            const char* step);
-  /// Creates `path` and its missing parents as persistent nodes (existing ones are fine).
-  void create_parents(const Context& ctx, const std::string& path, const std::string& key,
-                      const char* step);
+  /// Creates `path` as a node of `kind`; `created` gets the path the server gave, `stat` its
+  /// stat. Returns ok, no_node (no parent) or node_exists.
+  Rc create(const Context& ctx, const std::string& path, const std::string& data, NodeKind kind,
+            std::string* created, NodeStat* stat, const std::string& key, const char* step);
+  /// Creates `path` and its missing parents (existing ones are fine): the parents as
+  /// persistent nodes, `path` itself as `kind` (persistent or container).
+  void create_parents(const Context& ctx, const std::string& path, NodeKind kind,
+                      const std::string& key, const char* step);
   /// Deletes `path` if its version is `version` (-1: any). ok, no_node, bad_version, not_empty.
   Rc remove(const Context& ctx, const std::string& path, int version, const std::string& key,
             const char* step);

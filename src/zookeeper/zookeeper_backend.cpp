@@ -115,7 +115,7 @@ struct Signal {
 
 class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBackend> {
  public:
-  explicit ZkBackend(const ZooKeeperConfig& cfg) : cfg_(cfg), client_(cfg) {}
+  explicit ZkBackend(const ZooKeeperConfig& cfg) : cfg_(cfg), client_(cfg) { hub_->backend = this; }
   ~ZkBackend() override { close(); }
 
   void open(const Context& ctx) {
@@ -130,7 +130,7 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
           });
         }});
     client_.ensure(ctx, "", "connect");
-    client_.create_parents(ctx, cfg_.root, "", "create root");
+    client_.create_parents(ctx, cfg_.root, NodeKind::persistent, "", "create root");
     // A read that the ACL of the root may refuse (auth_failed).
     std::vector<std::string> names;
     client_.children(ctx, cfg_.root, &names, "", "read root");
@@ -163,7 +163,6 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
         expired = clock::now() >= g.deadline;
       }
       const Rc rc = delete_node(ctx, g.key, g.node);
-      remove_dir_if_empty(ctx, g.key);
       return GrantResult::held_if(rc == Rc::ok && !expired);
     });
   }
@@ -255,6 +254,10 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
   void close() noexcept override {
     if (closed_.exchange(true)) return;
     {
+      std::lock_guard lk(hub_->mu);
+      hub_->backend = nullptr;
+    }
+    {
       std::lock_guard lk(mu_);
       stopping_ = true;
     }
@@ -287,22 +290,13 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
     return client_.remove(ctx, node, -1, key, "release");
   }
 
-  // The lock's node once nobody contends for it (best effort: a contender that arrives
-  // meanwhile makes it fail, and a creator that finds it gone creates it again).
-  void remove_dir_if_empty(const Context& ctx, const std::string& key) noexcept {
-    try {
-      client_.remove(ctx, dir(key), -1, key, "release");
-    } catch (...) {
-    }
-  }
-
   // Watches our own node: a delete by anyone else reports the grant lost.
   Rc watch_own(const Context& ctx, const std::string& key, const std::string& node) {
-    std::weak_ptr<ZkBackend> weak = weak_from_this();
     return client_.exists(
         ctx, node, nullptr,
-        [weak, node] {
-          if (auto b = weak.lock()) b->node_changed(node);
+        [hub = hub_, node] {
+          std::lock_guard lk(hub->mu);
+          if (hub->backend) hub->backend->node_changed(node);
         },
         key, "watch");
   }
@@ -378,8 +372,16 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
     }
   }
 
+  // What a node watch reaches: the backend until it closes (a watch never keeps it alive, so
+  // it is never destroyed on the client's event thread).
+  struct Hub {
+    std::mutex mu;
+    ZkBackend* backend = nullptr;
+  };
+
   const ZooKeeperConfig cfg_;
   Client client_;
+  std::shared_ptr<Hub> hub_ = std::make_shared<Hub>();
   std::mutex mu_;
   std::condition_variable cv_;
   std::map<std::string, ZkGrant*> grants_;  // By node path.
@@ -525,8 +527,8 @@ class ZkSession final : public AcquireSession {
     for (int tries = 0;; ++tries) {
       std::string created;
       maybe_created_ = true;
-      const Rc rc = c.create(ctx, dir_ + "/" + prefix_, data, true, true, &created, &st_, req_.key,
-                             "acquire");
+      const Rc rc = c.create(ctx, dir_ + "/" + prefix_, data, NodeKind::ephemeral_sequential,
+                             &created, &st_, req_.key, "acquire");
       if (rc == Rc::ok) {
         node_ = created;
         gen_ = gen;
@@ -538,7 +540,7 @@ class ZkSession final : public AcquireSession {
         throw Error(errc::protocol_error, kScheme, req_.key, "acquire",
                     "could not create a lock node under " + dir_);
       }
-      c.create_parents(ctx, dir_, req_.key, "acquire");
+      c.create_parents(ctx, dir_, NodeKind::container, req_.key, "acquire");
     }
   }
 
@@ -546,7 +548,6 @@ class ZkSession final : public AcquireSession {
     const std::string node = std::move(node_);
     node_.clear();
     b_->delete_node(ctx, req_.key, node);
-    b_->remove_dir_if_empty(ctx, req_.key);
   }
 
   std::shared_ptr<ZkBackend> b_;

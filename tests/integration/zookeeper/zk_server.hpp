@@ -58,7 +58,8 @@ class ZooKeeperServer {
     for (;;) {
       if (wait_for_port(port_, std::chrono::milliseconds(200))) {
         try {
-          open(ZooKeeperConfig{.hosts = hosts(), .root = "/dlock-ready",
+          open(ZooKeeperConfig{.hosts = hosts(),
+                               .root = "/dlock-ready",
                                .connect_timeout = std::chrono::seconds(3)},
                Context::with_timeout(std::chrono::seconds(5)))
               .close();

@@ -2,7 +2,6 @@
 // config, typed errors for unreachable servers and bad credentials, interop with kazoo's Lock
 // both ways, loss reports for a deleted node and for an ended session.
 #include <gtest/gtest.h>
-
 #include <signal.h>
 
 #include <atomic>
