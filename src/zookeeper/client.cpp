@@ -188,8 +188,9 @@ void Client::connect(const Context& ctx, const std::string& key, const char* ste
         zookeeper_init2(cfg_.hosts.c_str(), session_watcher,
                         static_cast<int>(cfg_.session_timeout.count()), nullptr, this, 0, drop_log);
     if (!zh) {
-      throw Error(errc::invalid_argument, kScheme, key, step,
-                  "the ZooKeeper client refused the hosts '" + cfg_.hosts + "'");
+      // It resolves the host names at once: a name that does not resolve ends here.
+      throw Error(errc::unavailable, kScheme, key, step,
+                  "the ZooKeeper client could not resolve or use the hosts '" + cfg_.hosts + "'");
     }
     zh_ = zh;
     state_ = 0;

@@ -9,7 +9,7 @@
 namespace {
 class ZooKeeperEnv : public dlock::test::StoreEnv {
  public:
-  std::string url() override { return server_.url("/conformance", "session_timeout=4s"); }
+  std::string url() override { return server_.url("/conformance"); }
   std::uint16_t server_port() override { return server_.port(); }
 
  private:
