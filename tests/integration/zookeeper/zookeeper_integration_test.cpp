@@ -8,6 +8,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
 
 #include "core/store_core.hpp"
@@ -178,6 +179,34 @@ TEST(ZooKeeperInterop, ADlockHolderBlocksKazoo) {
     EXPECT_NE(run_peer({"try", zk.hosts(), "/interop/" + key}).find("blocked"), std::string::npos);
   }
   EXPECT_NE(run_peer({"try", zk.hosts(), "/interop/" + key}).find("acquired"), std::string::npos);
+}
+
+TEST(ZooKeeperOrder, WaitersAreServedInTheOrderTheyQueued) {
+  auto& zk = shared_zookeeper();
+  const auto key = unique_key("order");
+  Store holder_store = open(zk.url("/order"));
+  Lease held = holder_store.acquire({}, key);
+  std::vector<Store> stores;
+  for (int i = 0; i < 3; ++i) stores.push_back(open(zk.url("/order")));
+  std::mutex mu;
+  std::vector<int> order;
+  std::vector<std::thread> waiters;
+  for (int i = 0; i < 3; ++i) {
+    waiters.emplace_back([&, i] {
+      Lease l = stores[i].acquire(Context::with_timeout(60s), key);
+      std::lock_guard lk(mu);
+      order.push_back(i);
+    });
+    // The next waiter starts once this one's node is in the queue.
+    EXPECT_TRUE(eventually([&] {
+      auto w = holder_store.inspect({}, key).waiters;
+      return w && *w == static_cast<std::uint64_t>(i + 1);
+    })) << "waiter "
+        << i << " did not queue";
+  }
+  held.release();
+  for (auto& t : waiters) t.join();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2}));
 }
 
 TEST(ZooKeeperLoss, ASessionEndedByAnotherClientFiresTheLossSignal) {
