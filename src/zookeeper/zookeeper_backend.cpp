@@ -188,8 +188,17 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
       // (from the server's clock). It fires the node's watch, which the reaper sets again.
       NodeStat st;
       const auto started = clock::now();
-      const Rc rc =
-          client_.set(ctx, g.node, node_data(g.metadata, ttl), version, &st, g.key, "renew");
+      const std::string data = node_data(g.metadata, ttl);
+      Rc rc = client_.set(ctx, g.node, data, version, &st, g.key, "renew");
+      if (rc == Rc::bad_version) {
+        // An earlier renewal whose reply we did not wait for was applied: the node (its name is
+        // ours alone) is still ours, at a newer version.
+        NodeStat now;
+        if (client_.exists(ctx, g.node, &now, nullptr, g.key, "renew") == Rc::ok &&
+            now.czxid == g.czxid) {
+          rc = client_.set(ctx, g.node, data, now.version, &st, g.key, "renew");
+        }
+      }
       if (rc != Rc::ok) return GrantResult::not_held();
       {
         std::lock_guard lk(mu_);
