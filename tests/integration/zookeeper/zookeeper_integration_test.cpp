@@ -36,14 +36,15 @@ errc code_of(const std::function<void()>& fn) {
   return errc{};
 }
 
-// Runs the kazoo peer to its end; returns its output.
-std::string run_peer(const std::vector<std::string>& args) {
+// Runs the kazoo peer to its end; returns its output (`check`: it must exit with 0).
+std::string run_peer(const std::vector<std::string>& args, bool check = true) {
   test::TempDir dir("dlock-kazoo");
   const auto out = (dir.path() / "out").string();
   std::vector<std::string> argv = {"/usr/bin/python3", kPeer};
   argv.insert(argv.end(), args.begin(), args.end());
   test::Child c(argv, out);
-  EXPECT_EQ(c.wait(60s), 0) << test::read_file(out);
+  const int status = c.wait(60s);
+  if (check) EXPECT_EQ(status, 0) << test::read_file(out);
   return test::read_file(out);
 }
 
@@ -232,11 +233,11 @@ TEST(ZooKeeperLoss, ASessionEndedByAnotherClientFiresTheLossSignal) {
     passwd_hex += hex[c & 15];
   }
   // kazoo joins the session (the server drops dlock's connection) and closes it. dlock's
-  // client may win the session back before kazoo's close arrives: then kazoo tries again.
+  // client may win the session back before kazoo's close arrives (the server then drops
+  // kazoo's connection, and kazoo may fail): then kazoo tries again.
   bool lost = false;
   for (int round = 0; round < 5 && !lost; ++round) {
-    EXPECT_NE(run_peer({"end_session", zk.hosts(), std::to_string(id), passwd_hex}).find("ended"),
-              std::string::npos);
+    run_peer({"end_session", zk.hosts(), std::to_string(id), passwd_hex}, false);
     lost = eventually([&] { return l.lost_token().stop_requested(); }, 10s);
   }
   ASSERT_TRUE(lost) << "no loss signal after the session ended";
