@@ -44,7 +44,9 @@ std::string run_peer(const std::vector<std::string>& args, bool check = true) {
   argv.insert(argv.end(), args.begin(), args.end());
   test::Child c(argv, out);
   const int status = c.wait(60s);
-  if (check) EXPECT_EQ(status, 0) << test::read_file(out);
+  if (check) {
+    EXPECT_EQ(status, 0) << test::read_file(out);
+  }
   return test::read_file(out);
 }
 
