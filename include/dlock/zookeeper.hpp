@@ -48,11 +48,13 @@ struct ZooKeeperConfig {
 };
 
 /// Opens a ZooKeeper store object: establishes a session, adds the digest credentials and
-/// creates `config.root` when missing (a few round trips). Blocks up to `ctx` and
-/// `config.connect_timeout` + `config.request_timeout`. Throws `Error`: `invalid_argument`
-/// (bad settings), `unavailable` (no server answered in time), `auth_failed` (the server
-/// refused the credentials, or the root's ACL refuses this user). Defined only in builds with
-/// the ZooKeeper store.
+/// creates `config.root` when missing (a round trip per path component, then one read of the
+/// root). Blocks up to `ctx`; establishing the session is also bounded by
+/// `config.connect_timeout` and each request by `config.request_timeout`. Throws `Error`:
+/// `invalid_argument` (bad settings), `unsupported` (`zks://` through `dlock::open`),
+/// `unavailable` (no server answered in time, a host name that does not resolve), `timeout` or
+/// `cancelled` (`ctx` ended first), `auth_failed` (the server refused the credentials, or the
+/// root's ACL refuses this user). Defined only in builds with the ZooKeeper store.
 Store open(const ZooKeeperConfig& config,
            const Context& ctx = Context::with_timeout(std::chrono::seconds(10)));
 
