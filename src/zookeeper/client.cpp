@@ -199,11 +199,12 @@ void Client::connect(const Context& ctx, const std::string& key, const char* ste
   const auto until = std::min(ctx.deadline(), clock::now() + cfg_.connect_timeout);
   int state = 0;
   {
-    std::unique_lock lk(mu_);
+    // Registered before the lock is taken: a stop already requested runs it at once.
     std::stop_callback wake(ctx.stop_token(), [&] {
       std::lock_guard l2(mu_);
       cv_.notify_all();
     });
+    std::unique_lock lk(mu_);
     cv_.wait_until(lk, until, [&] {
       return state_ == ZOO_CONNECTED_STATE || state_ == ZOO_EXPIRED_SESSION_STATE ||
              state_ == ZOO_AUTH_FAILED_STATE || ctx.stop_requested();
@@ -275,11 +276,12 @@ zhandle_t* Client::handle(const Context& ctx, const std::string& key, const char
 
 void Client::wait_call(Call& call, const Context& ctx, const std::string& key, const char* step) {
   const auto until = std::min(ctx.deadline(), clock::now() + cfg_.request_timeout);
-  std::unique_lock lk(call.mu);
+  // Registered before the lock is taken: a stop already requested runs it at once.
   std::stop_callback wake(ctx.stop_token(), [&] {
     std::lock_guard l2(call.mu);
     call.cv.notify_all();
   });
+  std::unique_lock lk(call.mu);
   call.cv.wait_until(lk, until, [&] { return call.done || ctx.stop_requested(); });
   if (call.done) return;
   if (ctx.stop_requested()) throw Error(errc::cancelled, kScheme, key, step, "cancelled");

@@ -499,11 +499,12 @@ class ZkSession final : public AcquireSession {
     // Bounded by the session timeout too: a session that ended took our node (and the
     // predecessor's watch) with it, which the next attempt finds.
     const auto end = std::min({until, ctx.deadline(), clock::now() + b_->session_timeout()});
-    std::unique_lock lk(signal_->mu);
+    // Registered before the lock is taken: a stop already requested runs it at once.
     std::stop_callback wake(ctx.stop_token(), [s = signal_] {
       std::lock_guard l2(s->mu);
       s->cv.notify_all();
     });
+    std::unique_lock lk(signal_->mu);
     signal_->cv.wait_until(lk, end, [&] { return signal_->changed || ctx.stop_requested(); });
     const bool changed = signal_->changed;
     signal_->changed = false;
