@@ -113,6 +113,33 @@ TEST(ZooKeeperErrors, UnreachableServerIsUnavailableInBoundedTime) {
             errc::timeout);
 }
 
+TEST(ZooKeeperErrors, AStoppedContextIsCancelled) {
+  auto& zk = shared_zookeeper();
+  std::stop_source stop;
+  stop.request_stop();
+  EXPECT_EQ(code_of([&] { open(zk.url("/cancel"), Context::with_stop(stop.get_token())); }),
+            errc::cancelled);
+  Store store = open(zk.url("/cancel"));
+  const auto key = unique_key("cancel");
+  Lease held = store.acquire({}, key);
+  // A waiter cancelled before it starts, and one cancelled while it waits.
+  EXPECT_EQ(
+      code_of([&] { open(zk.url("/cancel")).acquire(Context::with_stop(stop.get_token()), key); }),
+      errc::cancelled);
+  std::stop_source later;
+  Store other = open(zk.url("/cancel"));
+  std::thread canceller([&] {
+    std::this_thread::sleep_for(200ms);
+    later.request_stop();
+  });
+  EXPECT_EQ(code_of([&] { other.acquire(Context::with_stop(later.get_token()), key); }),
+            errc::cancelled);
+  canceller.join();
+  EXPECT_EQ(held.release().status, ReleaseStatus::released);
+  // The cancelled waiter left no node behind: the lock is free.
+  EXPECT_TRUE(other.try_acquire({}, key).has_value());
+}
+
 TEST(ZooKeeperErrors, AnotherDigestUserIsRefused) {
   auto& zk = shared_zookeeper();
   const std::string root = "/auth-" + std::to_string(::getpid());
