@@ -15,7 +15,8 @@ install(TARGETS ${dlock_install_targets} EXPORT dlockTargets
         RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 # Public headers, without those of stores this build does not have.
 set(dlock_header_excludes "")
-foreach(pair "FILE:file" "REDIS:redis" "ETCD:etcd" "POSTGRES:postgres")
+foreach(pair "FILE:file" "REDIS:redis" "ETCD:etcd" "POSTGRES:postgres"
+     "ZOOKEEPER:zookeeper")
   string(REPLACE ":" ";" pair ${pair})
   list(GET pair 0 store)
   list(GET pair 1 header)

@@ -7,9 +7,9 @@ set -euo pipefail
 BUILD_PKGS=(build-essential cmake pkg-config clang-format libhiredis-dev libasio-dev libssl-dev
   libgrpc++-dev libprotobuf-dev protobuf-compiler protobuf-compiler-grpc libgtest-dev libgmock-dev
   libbenchmark-dev libcli11-dev nlohmann-json3-dev clang libclang-rt-14-dev man-db groff-base libpq-dev
-  dpkg-dev file)
+  libzookeeper-mt-dev dpkg-dev file)
 SERVER_PKGS=(redis-server redis-tools etcd-server etcd-client python3-redis openssl procps
-  iproute2 postgresql)
+  iproute2 postgresql zookeeper python3-kazoo)
 
 pkgs=("${BUILD_PKGS[@]}")
 [[ "${1:-}" == "--build-only" ]] || pkgs+=("${SERVER_PKGS[@]}")

@@ -23,6 +23,9 @@ const SchemeTable& scheme_table() {
 #if DLOCK_WITH_POSTGRES
     add_postgres_schemes(t);
 #endif
+#if DLOCK_WITH_ZOOKEEPER
+    add_zookeeper_schemes(t);
+#endif
     return t;
   }();
   return table;

@@ -249,8 +249,9 @@ TEST_P(Conformance, LossSignalFiresWhenRenewalIsRejected) {
 // The kinds whose store reports a force release to the holder itself (issue 11); the others
 // join this list as they gain it.
 bool reports_force_release(const std::string& kind) {
-  for (const char* k : {"memory", "etcd", "etcd_txn", "etcd_secure", "etcd_txn_secure", "postgres",
-                        "redis", "rediss", "redis_sentinel", "redis_cluster", "rediss_cluster"}) {
+  for (const char* k :
+       {"memory", "etcd", "etcd_txn", "etcd_secure", "etcd_txn_secure", "postgres", "zk", "redis",
+        "rediss", "redis_sentinel", "redis_cluster", "rediss_cluster"}) {
     if (kind == k) return true;
   }
   return false;

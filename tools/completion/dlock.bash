@@ -12,7 +12,7 @@ _dlock_leader_options="--watch"
 _dlock_list_options=""
 _dlock_release_options="--force"
 _dlock_demo_options="--workers --iterations --name --ttl"
-_dlock_schemes="file:// redis:// rediss:// redis+sentinel:// rediss+sentinel:// redis+cluster:// rediss+cluster:// etcd:// etcds:// etcd+txn:// etcd+txn+tls:// postgres:// postgresql://"
+_dlock_schemes="file:// redis:// rediss:// redis+sentinel:// rediss+sentinel:// redis+cluster:// rediss+cluster:// etcd:// etcds:// etcd+txn:// etcd+txn+tls:// postgres:// postgresql:// zk://"
 
 # The word being completed as the user sees it: bash splits words at ':' and '=' too
 # (COMP_WORDBREAKS), so "redis://h" arrives as several words; rebuild it from the line.
