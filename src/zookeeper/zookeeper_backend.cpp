@@ -22,8 +22,10 @@ using std::chrono::milliseconds;
 const char* const kScheme = "zk";
 // kazoo's Lock and WriteLock name their contenders `<uuid hex>__lock__<seq>`, ReadLock
 // `...__rlock__<seq>`; Curator's InterProcessMutex `_c_<uuid>-lock-<seq>`. dlock names its own
-// `<token>__lock__<seq>` and treats every child that ends in a 10-digit sequence as a contender.
+// `<token>__lock__<seq>` (exclusive: kazoo's write node) or `<token>__rlock__<seq>` (shared:
+// kazoo's read node) and treats every child that ends in a 10-digit sequence as a contender.
 const char* const kNodeName = "__lock__";
+const char* const kReadNodeName = "__rlock__";
 // The field of a node's data that records the grant's TTL (dlock's own nodes only).
 const char* const kTtlField = "dlock_ttl_ms";
 
@@ -37,6 +39,24 @@ long long sequence_of(const std::string& child) {
     v = v * 10 + (c - '0');
   }
   return v;
+}
+
+// Whether a contender is a read node (`...__rlock__<seq>`). Every other contender is a write
+// node: it blocks readers (kazoo's ReadLock counts only `__lock__`; dlock also counts foreign
+// recipes' nodes, which is the safe side).
+bool is_read(const std::string& child) {
+  const std::size_t n = std::char_traits<char>::length(kReadNodeName);
+  return child.size() >= n + 10 && child.compare(child.size() - 10 - n, n, kReadNodeName) == 0;
+}
+
+// The holders among contenders in sequence order: the first write node alone, else every read
+// node ahead of the first write node.
+std::size_t holder_count(const std::vector<std::string>& order) {
+  if (order.empty()) return 0;
+  if (!is_read(order.front())) return 1;
+  std::size_t n = 0;
+  while (n < order.size() && is_read(order[n])) ++n;
+  return n;
 }
 
 // Contenders in sequence order.
@@ -58,9 +78,9 @@ std::string node_data(const std::string& metadata, milliseconds ttl) {
 
 // A holder as read from its node: metadata without the TTL field, and the TTL left (from the
 // node's last write by the server's clock) when the node records one.
-Backend::Holder read_holder(const std::string& data, const NodeStat& st) {
+Backend::Holder read_holder(const std::string& data, const NodeStat& st, bool shared) {
   Backend::Holder h;
-  h.mode = LockMode::exclusive();
+  h.mode = shared ? LockMode::shared() : LockMode::exclusive();
   h.fencing_token = static_cast<std::uint64_t>(st.czxid);
   h.metadata = data;
   auto j = nlohmann::json::parse(data, nullptr, false);
@@ -148,6 +168,9 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
     c.binary_keys = false;
     c.min_ttl = milliseconds(1);
     c.durable = false;  // Not claimed: no test restarts the server under a held lock.
+    // Read-write locks on kazoo's ReadLock/WriteLock layout. No downgrade: a node's name (which
+    // says its mode) cannot change, and a new read node would queue behind waiting writers.
+    c.shared_mode = true;
     return c;
   }
 
@@ -223,14 +246,20 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
         out.waiters = 0;
         return out;
       }
-      std::string data;
-      NodeStat st;
-      if (client_.get(ctx, dir(key) + "/" + c.front(), &data, &st, key, "inspect") == Rc::ok) {
-        out.holders.push_back(read_holder(data, st));
-        out.waiters = c.size() - 1;
+      const std::size_t n = holder_count(c);
+      std::vector<Holder> holders;
+      for (std::size_t i = 0; i < n; ++i) {
+        std::string data;
+        NodeStat st;
+        if (client_.get(ctx, dir(key) + "/" + c[i], &data, &st, key, "inspect") != Rc::ok) break;
+        holders.push_back(read_holder(data, st, is_read(c[i])));
+      }
+      if (holders.size() == n) {
+        out.holders = std::move(holders);
+        out.waiters = c.size() - n;
         return out;
       }
-      // The holder left between the two reads: read again.
+      // A holder left between the reads: read again.
     }
     return out;
   }
@@ -256,8 +285,13 @@ class ZkBackend final : public Backend, public std::enable_shared_from_this<ZkBa
     std::vector<std::string> names;
     if (client_.children(ctx, dir(key), &names, key, "force_release") == Rc::no_node) return false;
     auto c = contenders(std::move(names));
-    if (c.empty()) return false;
-    return client_.remove(ctx, dir(key) + "/" + c.front(), -1, key, "force_release") == Rc::ok;
+    bool removed = false;
+    for (std::size_t i = 0, n = holder_count(c); i < n; ++i) {
+      if (client_.remove(ctx, dir(key) + "/" + c[i], -1, key, "force_release") == Rc::ok) {
+        removed = true;
+      }
+    }
+    return removed;
   }
 
   void close() noexcept override {
@@ -423,7 +457,8 @@ class ZkSession final : public AcquireSession {
       : b_(std::move(b)),
         req_(r),
         dir_(b_->dir(r.key)),
-        prefix_(r.token + kNodeName),
+        shared_(r.mode.kind == LockMode::Kind::shared),
+        prefix_(r.token + (shared_ ? kReadNodeName : kNodeName)),
         signal_(std::make_shared<Signal>()) {}
 
   Attempt attempt(const Context& ctx) override {
@@ -445,11 +480,15 @@ class ZkSession final : public AcquireSession {
       maybe_created_ = false;
     }
     if (node_.empty() && !req_.waits) {
-      // One attempt: a lock with contenders is taken (no node created for nothing).
+      // One attempt: a lock that a contender blocks is taken (no node created for nothing).
       names.clear();
-      if (c.children(ctx, dir_, &names, req_.key, "acquire") == Rc::ok &&
-          !contenders(names).empty()) {
-        return Attempt::lost();
+      if (c.children(ctx, dir_, &names, req_.key, "acquire") == Rc::ok) {
+        const auto order = contenders(std::move(names));
+        if (shared_ ? std::any_of(order.begin(), order.end(),
+                                  [](const std::string& n) { return !is_read(n); })
+                    : !order.empty()) {
+          return Attempt::lost();
+        }
       }
     }
     const auto started = clock::now();
@@ -464,8 +503,17 @@ class ZkSession final : public AcquireSession {
       node_.clear();
       return Attempt::lost(milliseconds(0));
     }
-    if (at == order.begin()) {
-      // Ours is the lowest. The grant is registered before its node is watched (so that a
+    // The nearest lower node that blocks ours: for a writer any, for a reader a write node.
+    auto blocker = order.end();
+    for (auto it = at; it != order.begin();) {
+      --it;
+      if (!shared_ || !is_read(*it)) {
+        blocker = it;
+        break;
+      }
+    }
+    if (blocker == order.end()) {
+      // Nothing ahead blocks ours. The grant is registered before its node is watched (so that a
       // force release from then on is heard), and the watch re-reads the node.
       auto g = std::make_unique<ZkGrant>(b_, req_.key, node_, st_, gen_, started + req_.ttl,
                                          req_.metadata);
@@ -481,8 +529,8 @@ class ZkSession final : public AcquireSession {
       drop_node(ctx);
       return Attempt::lost();
     }
-    // Watch only the predecessor; if it is already gone, look again at once.
-    const std::string pred = dir_ + "/" + *(at - 1);
+    // Watch only the blocker; if it is already gone, look again at once.
+    const std::string pred = dir_ + "/" + *blocker;
     auto sig = signal_;
     {
       std::lock_guard lk(sig->mu);
@@ -562,7 +610,9 @@ class ZkSession final : public AcquireSession {
 
   std::shared_ptr<ZkBackend> b_;
   AcquireRequest req_;
-  const std::string dir_, prefix_;
+  const std::string dir_;
+  const bool shared_;
+  const std::string prefix_;
   std::shared_ptr<Signal> signal_;
   std::string node_;  // Our contender node's path while we contend.
   NodeStat st_;       // Its stat when created.

@@ -5,6 +5,9 @@
                                                        "held", releases once DONE_FILE exists
   kazoo_peer.py try HOSTS PATH                         prints "acquired" or "blocked"
                                                        (lock.acquire(blocking=False))
+  kazoo_peer.py hold_read HOSTS PATH IDENTIFIER DONE_FILE  the same with kazoo's ReadLock
+  kazoo_peer.py try_read HOSTS PATH                    "acquired" or "blocked" for ReadLock
+  kazoo_peer.py try_write HOSTS PATH                   "acquired" or "blocked" for WriteLock
   kazoo_peer.py end_session HOSTS SESSION_ID PASSWD_HEX  joins that session and closes it
 """
 import os
@@ -26,16 +29,18 @@ def main():
     zk = KazooClient(hosts=hosts)
     zk.start(timeout=20)
     try:
-        if mode == "hold":
-            lock = zk.Lock(sys.argv[3], sys.argv[4])
+        if mode in ("hold", "hold_read"):
+            make = zk.Lock if mode == "hold" else zk.ReadLock
+            lock = make(sys.argv[3], sys.argv[4])
             lock.acquire(timeout=20)
             print("held", flush=True)
             deadline = time.time() + 60
             while not os.path.exists(sys.argv[5]) and time.time() < deadline:
                 time.sleep(0.02)
             lock.release()
-        elif mode == "try":
-            lock = zk.Lock(sys.argv[3], "kazoo-try")
+        elif mode in ("try", "try_read", "try_write"):
+            make = {"try": zk.Lock, "try_read": zk.ReadLock, "try_write": zk.WriteLock}[mode]
+            lock = make(sys.argv[3], "kazoo-try")
             if lock.acquire(blocking=False):
                 print("acquired", flush=True)
                 lock.release()

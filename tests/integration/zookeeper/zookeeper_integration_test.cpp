@@ -211,6 +211,59 @@ TEST(ZooKeeperInterop, ADlockHolderBlocksKazoo) {
   EXPECT_NE(run_peer({"try", zk.hosts(), "/interop/" + key}).find("acquired"), std::string::npos);
 }
 
+TEST(ZooKeeperInterop, AKazooReadLockLetsDlockReadersInAndBlocksAWriter) {
+  auto& zk = shared_zookeeper();
+  Store store = open(zk.url("/interop"));
+  const auto key = unique_key("kazoo-reads");
+  test::TempDir dir("dlock-kazoo-read");
+  const auto out = (dir.path() / "out").string();
+  const auto done = dir.path() / "done";
+  test::Child peer({"/usr/bin/python3", kPeer, "hold_read", zk.hosts(), "/interop/" + key,
+                    "kazoo-reader", done.string()},
+                   out);
+  ASSERT_TRUE(
+      eventually([&] { return test::read_file(out).find("held") != std::string::npos; }, 60s))
+      << test::read_file(out);
+  EXPECT_FALSE(store.try_acquire({}, key).has_value());
+  {
+    auto reader = store.try_acquire({}, key, {.mode = LockMode::shared()});
+    ASSERT_TRUE(reader.has_value());
+    EXPECT_EQ(reader->mode(), LockMode::shared());
+    auto info = store.inspect({}, key);
+    ASSERT_EQ(info.holders.size(), 2u);
+    EXPECT_EQ(info.holders[0].owner.text, "kazoo-reader");
+    for (auto& h : info.holders) EXPECT_EQ(h.mode, LockMode::shared());
+    EXPECT_GT(reader->fencing_token(), info.holders[0].fencing_token);
+    EXPECT_FALSE(store.try_acquire({}, key).has_value());
+  }
+  std::ofstream(done) << "1";
+  EXPECT_EQ(peer.wait(30s), 0) << test::read_file(out);
+  EXPECT_TRUE(store.try_acquire({}, key).has_value());
+}
+
+TEST(ZooKeeperInterop, ADlockReaderLetsKazooReadLockInAndBlocksItsWriteLock) {
+  auto& zk = shared_zookeeper();
+  Store store = open(zk.url("/interop"));
+  const auto key = unique_key("dlock-reads");
+  {
+    auto reader = store.try_acquire({}, key, {.mode = LockMode::shared()});
+    ASSERT_TRUE(reader.has_value());
+    EXPECT_NE(run_peer({"try_read", zk.hosts(), "/interop/" + key}).find("acquired"),
+              std::string::npos);
+    EXPECT_NE(run_peer({"try_write", zk.hosts(), "/interop/" + key}).find("blocked"),
+              std::string::npos);
+  }
+  EXPECT_NE(run_peer({"try_write", zk.hosts(), "/interop/" + key}).find("acquired"),
+            std::string::npos);
+  {
+    // A dlock writer blocks kazoo's ReadLock.
+    auto writer = store.try_acquire({}, key);
+    ASSERT_TRUE(writer.has_value());
+    EXPECT_NE(run_peer({"try_read", zk.hosts(), "/interop/" + key}).find("blocked"),
+              std::string::npos);
+  }
+}
+
 TEST(ZooKeeperOrder, WaitersAreServedInTheOrderTheyQueued) {
   auto& zk = shared_zookeeper();
   const auto key = unique_key("order");
