@@ -1,6 +1,6 @@
 // ZooKeeper store tests against one real server per binary (Debian's zookeeper jar): URLs and
-// config, typed errors for unreachable servers and bad credentials, interop with kazoo's Lock
-// both ways, loss reports for a deleted node and for an ended session.
+// config, typed errors for unreachable servers and bad credentials, interop with kazoo's Lock,
+// ReadLock and WriteLock both ways, loss reports for a deleted node and for an ended session.
 #include <gtest/gtest.h>
 #include <signal.h>
 
