@@ -131,6 +131,7 @@ std::size_t RenewalScheduler::run_due() {
       ready_.pop_front();
       lk.unlock();
       fn();
+      fn = nullptr;  // Destroyed without the lock, like the batches below.
       ++ran;
     } else {
       Due batch = take_batch_locked();
@@ -176,7 +177,8 @@ void RenewalScheduler::worker_loop() {
       auto fn = std::move(ready_.front());
       ready_.pop_front();
       lk.unlock();
-      fn();  // Ticks catch their own errors.
+      fn();          // Ticks catch their own errors.
+      fn = nullptr;  // Destroyed without the lock, like the batches below.
       lk.lock();
       continue;
     }

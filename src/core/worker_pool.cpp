@@ -51,6 +51,10 @@ void WorkerPool::loop() {
     jobs_.pop_front();
     lk.unlock();
     job();
+    // Destroyed before the pool's lock is taken again: what the job holds (a lease whose
+    // grant takes a store's lock as it goes) must not nest inside the pool's lock, which
+    // the stores' notifications take while holding theirs (TSan: lock-order inversion).
+    job = nullptr;
     lk.lock();
   }
 }
