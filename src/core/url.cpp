@@ -1,5 +1,6 @@
 #include "core/url.hpp"
 
+#include <cctype>
 #include <charconv>
 
 #include "dlock/error.hpp"
@@ -187,6 +188,20 @@ std::chrono::milliseconds query_duration(const ParsedUrl& url, const std::string
                                          std::chrono::milliseconds fallback) {
   auto it = url.query.find(key);
   return it == url.query.end() ? fallback : parse_duration(it->second, key);
+}
+
+std::chrono::milliseconds query_duration_with_unit(const ParsedUrl& url, const std::string& key,
+                                                   std::chrono::milliseconds fallback,
+                                                   std::string_view scheme, std::string_view note) {
+  auto it = url.query.find(key);
+  if (it == url.query.end()) return fallback;
+  const std::string& v = it->second;
+  if (!v.empty() && std::isdigit(static_cast<unsigned char>(v.back()))) {
+    throw Error(errc::invalid_argument, std::string(scheme), "", "config",
+                "query parameter '" + key + "' needs a unit, e.g. 5s or 500ms" +
+                    (note.empty() ? std::string() : " (" + std::string(note) + ")"));
+  }
+  return parse_duration(v, key);
 }
 
 bool query_bool(const ParsedUrl& url, const std::string& key, bool fallback) {

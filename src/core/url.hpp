@@ -46,6 +46,13 @@ std::chrono::milliseconds parse_duration(std::string_view text, std::string_view
 /// Query helpers: absent -> `fallback`; malformed -> `invalid_argument`.
 std::chrono::milliseconds query_duration(const ParsedUrl& url, const std::string& key,
                                          std::chrono::milliseconds fallback);
+/// As `query_duration`, but a bare number is refused (`invalid_argument` from `scheme`, step
+/// "config", with `note` appended): for stores whose own clients read a bare number in another
+/// unit than dlock's milliseconds.
+std::chrono::milliseconds query_duration_with_unit(const ParsedUrl& url, const std::string& key,
+                                                   std::chrono::milliseconds fallback,
+                                                   std::string_view scheme,
+                                                   std::string_view note = {});
 bool query_bool(const ParsedUrl& url, const std::string& key, bool fallback);
 long long query_int(const ParsedUrl& url, const std::string& key, long long fallback, long long min,
                     long long max);

@@ -16,14 +16,8 @@ using std::chrono::milliseconds;
 
 // A duration query parameter; a bare number is refused (libpq means seconds, dlock ms).
 milliseconds duration_param(const ParsedUrl& u, const std::string& key, milliseconds fallback) {
-  auto it = u.query.find(key);
-  if (it == u.query.end()) return fallback;
-  const std::string& v = it->second;
-  if (!v.empty() && std::isdigit(static_cast<unsigned char>(v.back()))) {
-    bad("query parameter '" + key + "' needs a unit, e.g. 5s or 500ms (libpq reads a bare " +
-        "number as seconds, dlock as milliseconds)");
-  }
-  return query_duration(u, key, fallback);
+  return query_duration_with_unit(u, key, fallback, "postgres",
+                                  "libpq reads a bare number as seconds, dlock as milliseconds");
 }
 
 bool valid_identifier(const std::string& s) {

@@ -15,13 +15,7 @@ using std::chrono::milliseconds;
 }
 
 milliseconds duration_param(const ParsedUrl& u, const std::string& key, milliseconds fallback) {
-  auto it = u.query.find(key);
-  if (it == u.query.end()) return fallback;
-  const std::string& v = it->second;
-  if (!v.empty() && std::isdigit(static_cast<unsigned char>(v.back()))) {
-    bad("query parameter '" + key + "' needs a unit, e.g. 10s or 500ms");
-  }
-  return query_duration(u, key, fallback);
+  return query_duration_with_unit(u, key, fallback, "zk");
 }
 
 bool plain(unsigned char c) {
