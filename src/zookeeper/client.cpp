@@ -321,25 +321,36 @@ Rc Client::finish(int rc, const std::string& key, const char* step, const std::s
   throw Error(code, kScheme, key, step, path + ": " + zerror(rc));
 }
 
+template <class Start>
+std::shared_ptr<Client::Call> Client::request(const Context& ctx, const std::string& key,
+                                              const char* step, int& rc, Start&& start) {
+  std::shared_lock<std::shared_mutex> use;
+  zhandle_t* zh = handle(ctx, key, step, use);
+  auto call = std::make_shared<Call>();
+  void* boxed = Call::box(call);
+  rc = start(zh, boxed);
+  if (rc != ZOK) {
+    Call::unbox(boxed);
+    return nullptr;
+  }
+  use.unlock();
+  wait_call(*call, ctx, key, step);
+  return call;
+}
+
 Rc Client::create(const Context& ctx, const std::string& path, const std::string& data,
                   NodeKind kind, std::string* created, NodeStat* stat, const std::string& key,
                   const char* step) {
-  std::shared_lock<std::shared_mutex> use;
-  zhandle_t* zh = handle(ctx, key, step, use);
   const int flags = kind == NodeKind::ephemeral_sequential ? ZOO_EPHEMERAL_SEQUENTIAL
                     : kind == NodeKind::container          ? ZOO_CONTAINER
                                                            : ZOO_PERSISTENT;
   ACL_vector* acl = cfg_.user.empty() ? &ZOO_OPEN_ACL_UNSAFE : &ZOO_CREATOR_ALL_ACL;
-  auto call = std::make_shared<Call>();
-  void* boxed = Call::box(call);
-  const int rc = zoo_acreate2(zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl,
-                              flags, &Call::on_string_stat, boxed);
-  if (rc != ZOK) {
-    Call::unbox(boxed);
-    return finish(rc, key, step, path);
-  }
-  use.unlock();
-  wait_call(*call, ctx, key, step);
+  int rc = ZOK;
+  auto call = request(ctx, key, step, rc, [&](zhandle_t* zh, void* boxed) {
+    return zoo_acreate2(zh, path.c_str(), data.data(), static_cast<int>(data.size()), acl, flags,
+                        &Call::on_string_stat, boxed);
+  });
+  if (!call) return finish(rc, key, step, path);
   if (call->rc == ZOK) {
     if (created) *created = call->value;
     if (stat) *stat = call->stat;
@@ -362,41 +373,31 @@ void Client::create_parents(const Context& ctx, const std::string& path, NodeKin
 
 Rc Client::remove(const Context& ctx, const std::string& path, int version, const std::string& key,
                   const char* step) {
-  std::shared_lock<std::shared_mutex> use;
-  zhandle_t* zh = handle(ctx, key, step, use);
-  auto call = std::make_shared<Call>();
-  void* boxed = Call::box(call);
-  const int rc = zoo_adelete(zh, path.c_str(), version, &Call::on_void, boxed);
-  if (rc != ZOK) {
-    Call::unbox(boxed);
-    return finish(rc, key, step, path);
-  }
-  use.unlock();
-  wait_call(*call, ctx, key, step);
-  return finish(call->rc, key, step, path);
+  int rc = ZOK;
+  auto call = request(ctx, key, step, rc, [&](zhandle_t* zh, void* boxed) {
+    return zoo_adelete(zh, path.c_str(), version, &Call::on_void, boxed);
+  });
+  return finish(call ? call->rc : rc, key, step, path);
 }
 
 Rc Client::exists(const Context& ctx, const std::string& path, NodeStat* stat,
                   std::function<void()> on_change, const std::string& key, const char* step) {
-  std::shared_lock<std::shared_mutex> use;
-  zhandle_t* zh = handle(ctx, key, step, use);
   std::uintptr_t id = 0;
   if (on_change) id = add_watch(this, std::move(on_change));
-  auto call = std::make_shared<Call>();
-  void* boxed = Call::box(call);
-  const int rc = zoo_awexists(zh, path.c_str(), id ? node_watcher : nullptr,
-                              reinterpret_cast<void*>(id), &Call::on_stat, boxed);
-  if (rc != ZOK) {
-    Call::unbox(boxed);
-    if (id) drop_watch(id);
-    return finish(rc, key, step, path);
-  }
-  use.unlock();
+  int rc = ZOK;
+  std::shared_ptr<Call> call;
   try {
-    wait_call(*call, ctx, key, step);
+    call = request(ctx, key, step, rc, [&](zhandle_t* zh, void* boxed) {
+      return zoo_awexists(zh, path.c_str(), id ? node_watcher : nullptr,
+                          reinterpret_cast<void*>(id), &Call::on_stat, boxed);
+    });
   } catch (...) {
     if (id) drop_watch(id);
     throw;
+  }
+  if (!call) {
+    if (id) drop_watch(id);
+    return finish(rc, key, step, path);
   }
   // A watch on a missing node would fire only when it is created: nobody waits for that.
   if (id && call->rc != ZOK) drop_watch(id);
@@ -406,17 +407,11 @@ Rc Client::exists(const Context& ctx, const std::string& path, NodeStat* stat,
 
 Rc Client::get(const Context& ctx, const std::string& path, std::string* data, NodeStat* stat,
                const std::string& key, const char* step) {
-  std::shared_lock<std::shared_mutex> use;
-  zhandle_t* zh = handle(ctx, key, step, use);
-  auto call = std::make_shared<Call>();
-  void* boxed = Call::box(call);
-  const int rc = zoo_aget(zh, path.c_str(), 0, &Call::on_data, boxed);
-  if (rc != ZOK) {
-    Call::unbox(boxed);
-    return finish(rc, key, step, path);
-  }
-  use.unlock();
-  wait_call(*call, ctx, key, step);
+  int rc = ZOK;
+  auto call = request(ctx, key, step, rc, [&](zhandle_t* zh, void* boxed) {
+    return zoo_aget(zh, path.c_str(), 0, &Call::on_data, boxed);
+  });
+  if (!call) return finish(rc, key, step, path);
   if (call->rc == ZOK) {
     if (data) *data = call->value;
     if (stat) *stat = call->stat;
@@ -426,35 +421,23 @@ Rc Client::get(const Context& ctx, const std::string& path, std::string* data, N
 
 Rc Client::set(const Context& ctx, const std::string& path, const std::string& data, int version,
                NodeStat* stat, const std::string& key, const char* step) {
-  std::shared_lock<std::shared_mutex> use;
-  zhandle_t* zh = handle(ctx, key, step, use);
-  auto call = std::make_shared<Call>();
-  void* boxed = Call::box(call);
-  const int rc = zoo_aset(zh, path.c_str(), data.data(), static_cast<int>(data.size()), version,
-                          &Call::on_stat, boxed);
-  if (rc != ZOK) {
-    Call::unbox(boxed);
-    return finish(rc, key, step, path);
-  }
-  use.unlock();
-  wait_call(*call, ctx, key, step);
+  int rc = ZOK;
+  auto call = request(ctx, key, step, rc, [&](zhandle_t* zh, void* boxed) {
+    return zoo_aset(zh, path.c_str(), data.data(), static_cast<int>(data.size()), version,
+                    &Call::on_stat, boxed);
+  });
+  if (!call) return finish(rc, key, step, path);
   if (call->rc == ZOK && stat) *stat = call->stat;
   return finish(call->rc, key, step, path);
 }
 
 Rc Client::children(const Context& ctx, const std::string& path, std::vector<std::string>* names,
                     const std::string& key, const char* step) {
-  std::shared_lock<std::shared_mutex> use;
-  zhandle_t* zh = handle(ctx, key, step, use);
-  auto call = std::make_shared<Call>();
-  void* boxed = Call::box(call);
-  const int rc = zoo_aget_children(zh, path.c_str(), 0, &Call::on_strings, boxed);
-  if (rc != ZOK) {
-    Call::unbox(boxed);
-    return finish(rc, key, step, path);
-  }
-  use.unlock();
-  wait_call(*call, ctx, key, step);
+  int rc = ZOK;
+  auto call = request(ctx, key, step, rc, [&](zhandle_t* zh, void* boxed) {
+    return zoo_aget_children(zh, path.c_str(), 0, &Call::on_strings, boxed);
+  });
+  if (!call) return finish(rc, key, step, path);
   if (call->rc == ZOK && names) *names = std::move(call->names);
   return finish(call->rc, key, step, path);
 }

@@ -102,6 +102,12 @@ class Client {
   _zhandle* handle(const Context& ctx, const std::string& key, const char* step,
                    std::shared_lock<std::shared_mutex>& use);
   void wait_call(Call& call, const Context& ctx, const std::string& key, const char* step);
+  /// One asynchronous request: `start(zh, boxed)` hands it to the C client (returning its
+  /// rc) under the handle's shared lock, then its answer is awaited without the lock. Null
+  /// when the C client refused it at once (`rc` says why).
+  template <class Start>
+  std::shared_ptr<Call> request(const Context& ctx, const std::string& key, const char* step,
+                                int& rc, Start&& start);
   Rc finish(int rc, const std::string& key, const char* step, const std::string& path);
   void connect(const Context& ctx, const std::string& key, const char* step);
 
