@@ -34,7 +34,7 @@ cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DDLOCK_SANITIZE=address -DDLO
 cmake --build build/asan -j"$JOBS"
 step "ASan+UBSan tests"
 LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp" ASAN_OPTIONS=detect_leaks=1 \
-  ctest --test-dir build/asan -j"$JOBS" --timeout 900 -LE "bench|load"
+  ctest --test-dir build/asan -j"$JOBS" --timeout 900 -LE "bench|load|fault_extra"
 
 step "fuzzers (libFuzzer, ASan+UBSan, ${FUZZ_SECONDS:-60}s per target)"
 scripts/fuzz.sh

@@ -6,6 +6,7 @@
 // The environment is started once per test process, on first use, and stopped at exit.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -29,6 +30,11 @@ class StoreEnv {
   /// Fault suite: the server's loopback TCP port (0 if none); the suite puts a proxy in
   /// front of it by replacing ":<port>" in `url()` with the proxy's port.
   virtual std::uint16_t server_port() { return 0; }
+  /// Fault suite: how long after a holder's crash its lock is free at the latest, for a
+  /// grant of `ttl` (stores that bind locks to a session: the session timeout).
+  virtual std::chrono::milliseconds crash_release_bound(std::chrono::milliseconds ttl) {
+    return ttl;
+  }
 };
 
 struct StoreKind {

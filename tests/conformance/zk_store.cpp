@@ -3,6 +3,8 @@
 #include "dlock/build_config.hpp"
 
 #if DLOCK_WITH_ZOOKEEPER
+#include <algorithm>
+
 #include "conformance/store_kinds.hpp"
 #include "integration/zookeeper/zk_server.hpp"
 
@@ -11,6 +13,11 @@ class ZooKeeperEnv : public dlock::test::StoreEnv {
  public:
   std::string url() override { return server_.url("/conformance"); }
   std::uint16_t server_port() override { return server_.port(); }
+  // A crashed holder's nodes go when the server expires its session: after the URL's
+  // session timeout (the default, 10 s), whatever the lock's TTL.
+  std::chrono::milliseconds crash_release_bound(std::chrono::milliseconds ttl) override {
+    return std::max<std::chrono::milliseconds>(ttl, std::chrono::seconds(10));
+  }
 
  private:
   dlock::test::ZooKeeperServer server_;

@@ -21,7 +21,9 @@ std::string Report::summary() const {
   o << "sections=" << sections << " overlaps=" << overlaps << " stale_accepted=" << stale_accepted
     << " stale_rejected=" << stale_rejected << " unsignalled_losses=" << unsignalled_losses
     << " non_increasing_tokens=" << non_increasing_tokens << " starved=" << starved
-    << " max_wait_ms=" << max_wait_ns / 1'000'000;
+    << " max_wait_ms=" << max_wait_ns / 1'000'000 << " loss_signals=" << loss_signals
+    << " loss_latency_ms_median=" << loss_latency_median_ns / 1'000'000
+    << " loss_latency_ms_max=" << loss_latency_max_ns / 1'000'000;
   for (auto& d : details) o << "\n  " << d;
   return o.str();
 }
@@ -79,6 +81,20 @@ Report check(std::vector<Section> all, std::chrono::nanoseconds wait_bound) {
       note("token order: " + describe(s[i - 1]) + " entered before " + describe(a));
     }
   }
+  std::vector<std::int64_t> latencies;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    const auto& a = s[i];
+    if (a.lost_ns == 0) continue;
+    std::int64_t gone = a.lease_end_ns != 0 ? a.lease_end_ns : a.valid_end_ns;
+    if (i + 1 < s.size()) gone = std::min(gone, s[i + 1].enter_ns);
+    latencies.push_back(std::max<std::int64_t>(0, a.lost_ns - gone));
+  }
+  r.loss_signals = latencies.size();
+  if (!latencies.empty()) {
+    std::sort(latencies.begin(), latencies.end());
+    r.loss_latency_max_ns = latencies.back();
+    r.loss_latency_median_ns = latencies[latencies.size() / 2];
+  }
   // Accepted register writes must carry strictly increasing tokens in write (exit) order: a
   // repeated token (a counter that went back in a failover) is as stale as a lower one.
   std::vector<const Section*> writes;
@@ -108,6 +124,8 @@ Section parse_section(const std::string& line) {
   s.valid_end_ns = j.at("valid_end_ns");
   s.lost = j.at("lost");
   s.write = j.at("write");
+  s.lost_ns = j.value("lost_ns", std::int64_t{0});
+  s.lease_end_ns = j.value("lease_end_ns", std::int64_t{0});
   return s;
 }
 
@@ -115,7 +133,8 @@ std::string format_section(const Section& s) {
   nlohmann::json j = {{"w", s.worker},        {"token", s.token},
                       {"wait_ns", s.wait_ns}, {"enter_ns", s.enter_ns},
                       {"exit_ns", s.exit_ns}, {"valid_end_ns", s.valid_end_ns},
-                      {"lost", s.lost},       {"write", s.write}};
+                      {"lost", s.lost},       {"write", s.write},
+                      {"lost_ns", s.lost_ns}, {"lease_end_ns", s.lease_end_ns}};
   return j.dump();
 }
 

@@ -24,6 +24,10 @@ struct Section {
   std::int64_t valid_end_ns = 0;
   bool lost = false;  ///< The loss signal fired (by the time the worker logged).
   std::string write;  ///< Register write: "accepted", "rejected" or "skipped".
+  /// When the loss signal fired (0: it did not), and the lease's own validity end at exit:
+  /// together with the next holder's entry they give the loss-signal latency.
+  std::int64_t lost_ns = 0;
+  std::int64_t lease_end_ns = 0;
 };
 
 /// What the checker found. Every count but `stale_rejected` must be 0 for a safe store.
@@ -43,6 +47,12 @@ struct Report {
   /// Acquisitions that waited longer than the bound.
   std::size_t starved = 0;
   std::int64_t max_wait_ns = 0;
+  /// Loss-signal latency of each signalled loss: from the moment the grant was gone (its
+  /// lease's validity end, or the entry of the next holder if that came first) to the signal;
+  /// 0 when the signal came first. A paused holder's latency includes the rest of its pause.
+  std::size_t loss_signals = 0;
+  std::int64_t loss_latency_max_ns = 0;
+  std::int64_t loss_latency_median_ns = 0;
   /// Human-readable description of the first few violations.
   std::vector<std::string> details;
 

@@ -48,6 +48,24 @@ TEST(Checker, ARepeatedTokenIsAStaleWrite) {
   EXPECT_FALSE(r.safe());
 }
 
+TEST(Checker, LossLatencyRunsFromTheGrantsEndToTheSignal) {
+  // w1's lease ended at 8'000'000 and its signal fired 3 ms later; w2 was told 1 ms after w3
+  // entered (before its own lease end); w3's signal came before its lease end: latency 0.
+  auto a = sec(1, 1, 0, 50'000'000, 8'000'000, true, "rejected");
+  a.lease_end_ns = 8'000'000;
+  a.lost_ns = 11'000'000;
+  auto b = sec(2, 2, 12'000'000, 40'000'000, 30'000'000, true, "skipped");
+  b.lease_end_ns = 90'000'000;
+  b.lost_ns = 31'000'000;
+  auto c = sec(3, 3, 30'000'000, 60'000'000, 55'000'000, true, "skipped");
+  c.lease_end_ns = 70'000'000;
+  c.lost_ns = 55'000'000;
+  auto r = check({a, b, c}, 1s);
+  EXPECT_EQ(r.loss_signals, 3u);
+  EXPECT_EQ(r.loss_latency_max_ns, 3'000'000);
+  EXPECT_EQ(r.loss_latency_median_ns, 1'000'000);
+}
+
 TEST(Checker, CountsStarvation) {
   auto a = sec(1, 1, 0, 10);
   a.wait_ns = 5'000'000'000;

@@ -114,6 +114,8 @@ int main(int argc, char** argv) {
         for (int k = 0; k < 100 && !lease.lost(); ++k) std::this_thread::sleep_for(10ms);
       }
       s.lost = lease.lost();
+      s.lost_ns = lost_at.load();
+      s.lease_end_ns = valid_end;
       s.valid_end_ns = std::min(s.exit_ns, valid_end);
       if (lost_at.load() != 0) s.valid_end_ns = std::min(s.valid_end_ns, lost_at.load());
       std::remove(inside_marker.c_str());
